@@ -1,0 +1,3 @@
+from bordercast.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""The database tables, in one ``MetaData`` that Alembic's migrations follow.
+
+Portable SQLAlchemy Core types only, so one schema serves SQLite (the embedded
+default) and PostgreSQL. Changing a table means adding a migration under
+``forecasting/migrations/versions``; ``bordercast`` upgrades a database in
+place when it opens it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: One row per ingested file. ``last_month`` is the release's vintage: where two
+#: batches cover a key, the one with the later vintage stands.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("source", String(32), nullable=False),
+    Column("location", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("first_month", Date, nullable=False),
+    Column("last_month", Date, nullable=False),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Column("values_new", Integer, nullable=False),
+    Column("values_revised", Integer, nullable=False),
+    Column("values_unchanged", Integer, nullable=False),
+    Column("values_superseded", Integer, nullable=False),
+)
+
+#: The current value of every key. ``derived`` marks a sum the reader took over
+#: a file's parts, as opposed to a count the source reported.
+observations = Table(
+    "observations",
+    metadata,
+    Column("citizenship", String(16), primary_key=True),
+    Column("region", String(16), primary_key=True),
+    Column("component", String(8), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("derived", Boolean, nullable=False),
+)
+
+#: Every value a release replaced (or, for an older release ingested late,
+#: every value it would have replaced): nothing a source said is lost.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("citizenship", String(16), nullable=False),
+    Column("region", String(16), nullable=False),
+    Column("component", String(8), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("old_count", Integer, nullable=False),
+    Column("new_count", Integer, nullable=False),
+    Column("old_batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("new_batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+)
+
+#: Demographic and title-of-authority detail, per batch, where a source has it.
+details = Table(
+    "details",
+    metadata,
+    Column("batch_id", Integer, ForeignKey("batches.id"), primary_key=True),
+    Column("citizenship", String(16), primary_key=True),
+    Column("region", String(16), primary_key=True),
+    Column("component", String(8), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("demographic", String(32), primary_key=True),
+    Column("title", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)

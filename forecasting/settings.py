@@ -1,0 +1,50 @@
+"""Settings, read from ``BORDERCAST_*`` environment variables.
+
+Read through :func:`get_settings`, never at import time, so that tests and the
+CLI can point one process at another database by clearing the cache.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The project root when running from a checkout; ``var/`` and ``data/`` live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of Bordercast; each is ``BORDERCAST_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="BORDERCAST_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'bordercast.db'}",
+        description="SQLAlchemy URL; SQLite under var/ by default, PostgreSQL in production.",
+    )
+    model_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / "var" / "models")
+    data_dir: Path = Field(default_factory=lambda: PROJECT_ROOT / "data")
+    api_key: SecretStr | None = None
+    base_url: str = "http://127.0.0.1:8000"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "bordercast@localhost"
+
+    download_retries: int = Field(default=3, ge=0)
+    download_timeout: float = Field(default=30.0, gt=0)
+
+    task_runner: str = Field(default="thread", pattern="^(thread|process|dask)$")
+    dask_address: str | None = None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; ``get_settings.cache_clear()`` re-reads the environment."""
+    return Settings()

@@ -1,0 +1,81 @@
+"""The ``bordercast`` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CBP_SW, WORKBOOK
+from tests.factories import STATE_HEADER, state_row, write_csv
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BORDERCAST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    return subprocess.run(
+        [sys.executable, "-m", "bordercast", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_ingest_prints_what_it_did_and_series_lists_it(tmp_path: Path) -> None:
+    release = write_csv(
+        tmp_path / "r.csv",
+        STATE_HEADER,
+        [
+            state_row("2024", "JAN", "Southwest Land Border", "CHINA, PEOPLES REPUBLIC OF", 900),
+            state_row("2024", "FEB", "Southwest Land Border", "CHINA, PEOPLES REPUBLIC OF", 1100),
+        ],
+    )
+    done = run(tmp_path, "ingest", str(release))
+    assert done.returncode == 0, done.stderr
+    assert "2 rows read, months 2024-01..2024-02" in done.stdout
+    again = run(tmp_path, "ingest", "--json", str(release))
+    assert json.loads(again.stdout)[0]["already_ingested"] is True
+    listed = json.loads(run(tmp_path, "series", "--json").stdout)
+    cn = next(
+        s for s in listed if (s["code"], s["region"], s["component"]) == ("CN", "southwest", "all")
+    )
+    assert cn == {
+        "code": "CN",
+        "name": "China",
+        "region": "southwest",
+        "component": "all",
+        "first_month": "2024-01",
+        "last_month": "2024-02",
+        "last_count": 1100,
+        "reporting": True,
+    }
+
+
+def test_bad_file_exits_non_zero_with_one_message(tmp_path: Path) -> None:
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        STATE_HEADER,
+        [
+            state_row("2024", "JAN", "Southwest Land Border", "INDIA", "x"),
+        ],
+    )
+    done = run(tmp_path, "ingest", str(bad))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: bad.csv, line 2, column 'Encounter Count': 'x' is not a non-negative integer count"
+    )
+
+
+@pytest.mark.slow
+def test_southwest_release_extends_the_ohss_history(tmp_path: Path) -> None:
+    assert run(tmp_path, "ingest", str(WORKBOOK), str(CBP_SW)).returncode == 0
+    listed = {
+        (s["code"], s["region"], s["component"]): s
+        for s in json.loads(run(tmp_path, "series", "--json").stdout)
+    }
+    assert listed[("MX", "southwest", "usbp")]["last_month"] == "2025-08"
+    assert listed[("CN", "southwest", "usbp")]["last_month"] == "2024-11"
