@@ -9,6 +9,7 @@
     ├── ConfigError(message)                          also ValueError
     ├── ModelError(message)
     │   ├── NotFitted
+    │   ├── NoModel(series)                           no trained model yet
     │   └── ArtifactTampered(path, expected, actual)
     └── DeliveryError(reason, retryable)
 
@@ -85,6 +86,14 @@ class ModelError(BordercastError):
 
 class NotFitted(ModelError):
     """``predict`` was called before ``fit``."""
+
+
+class NoModel(ModelError):
+    """No model has been trained for the series yet (the API answers 503)."""
+
+    def __init__(self, series: str) -> None:
+        self.series = series
+        super().__init__(f"no trained model for {series} yet; run `bordercast train`")
 
 
 class ArtifactTampered(ModelError):
