@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "bordercast@localhost"
+    smtp_timeout: float = Field(default=10.0, gt=0)
+
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_retry_429: bool = True
+    notify_max_attempts: int = Field(default=12, ge=1)
+    notify_initial_delay: float = Field(default=60.0, ge=0)
+    notify_backoff_factor: float = Field(default=2.0, ge=1)
+    notify_max_delay: float = Field(default=21600.0, gt=0)
+    notify_jitter: float = Field(default=0.1, ge=0, le=1)
 
     download_retries: int = Field(default=3, ge=0)
     download_timeout: float = Field(default=30.0, gt=0)
