@@ -105,22 +105,186 @@ def series(as_json: JsonOption = False) -> None:
         )
 
 
+# -- transit indicators (issue 11) ----------------------------------------------
+
+
+@app.command()
+def indicators(
+    citizenship: Annotated[str, typer.Argument(help="Code or name: CN, China, CHN.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Use only what was public then (YYYY-MM).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Transit indicators of a citizenship and how many months each leads its encounters."""
+    from forecasting.indicators import indicators_for, parse_month
+
+    if as_of is not None:
+        try:
+            parse_month(as_of)
+        except ValueError as exc:
+            # Reported here: main() sees neither typer.BadParameter (typer vendors its
+            # own click) nor typer.Exit (app() returns its code with standalone_mode=False).
+            typer.echo(f"error: --as-of: {exc}", err=True)
+            sys.exit(2)
+    data = indicators_for(open_store(), citizenship, as_of=as_of)
+    if as_json:
+        emit(data)
+        return
+    who, enc = data["citizenship"], data["encounters"]
+    against = f"southwest {enc['component']}" if enc else "no encounter series in the store"
+    typer.echo(
+        f"{who['name']} ({who['code']}): transit indicators against {against}"
+        f"{', as of ' + data['as_of'] if data['as_of'] else ''}"
+    )
+    rows = []
+    for item in data["indicators"]:
+        last = item["history"][-1] if item["history"] else {"month": "-", "count": "-"}
+        rel = item["relation"]
+        rows.append(
+            {
+                "id": item["id"],
+                "geo": item["geo"],
+                "lag": item["lag_months"],
+                "last_month": last["month"],
+                "last_count": last["count"],
+                "lead": "-" if rel["lead_months"] is None else rel["lead_months"],
+                "correlation": "-" if rel["correlation"] is None else f"{rel['correlation']:.3f}",
+                "months": f"{rel['start']}..{rel['end']} ({rel['n']})" if rel["n"] else "-",
+            }
+        )
+    if rows:
+        table(rows, list(rows[0]))
+    else:
+        typer.echo("no transit indicator series for this citizenship; ingest data/transit/")
+
+
+# -- end transit indicators -----------------------------------------------------
+
+
+SourcesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Paths, globs or URL patterns ({published}, {month}, {fy}, {fy_first}); "
+        "default: the CBP nationwide release by state.",
+        envvar="BORDERCAST_PIPELINE_SOURCES",
+        show_default=False,
+    ),
+]
+
+
+def _prefect_env() -> None:
+    """Prefect defaults for the CLI; set before prefect is imported, overridable.
+
+    Library log lines go to each run's Prefect log; with no PREFECT_API_URL,
+    Prefect starts a temporary local server, which on two cores needs more
+    than its default 20 s; and no telemetry leaves the machine.
+    """
+    import os
+
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "forecasting")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command()
+def pipeline(
+    sources: SourcesArgument = None,
+    release_date: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD: fill URL patterns as on this day (default: today)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Retrain and detect even when nothing changed.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the monthly pipeline once now: ingest, retrain, refresh forecasts, detect and alert."""
+    import datetime as dt
+
+    from forecasting.errors import ConfigError
+
+    _prefect_env()
+    try:
+        day = dt.date.fromisoformat(release_date) if release_date else None
+    except ValueError:
+        raise ConfigError(f"--release-date: {release_date!r} is not YYYY-MM-DD") from None
+    from flows.pipeline import monthly_pipeline
+
+    result = monthly_pipeline(sources=sources or None, release_date=day, force=force)
+    if as_json:
+        emit(result)
+        return
+    for s in result["ingest"]:
+        note = (
+            "already ingested"
+            if s["already_ingested"]
+            else f"{s['new']} new, {s['revised']} revised"
+        )
+        typer.echo(f"ingest  {s['file']}: {s['first_month']}..{s['last_month']}, {note}")
+    if result["retrain"] is None:
+        typer.echo("nothing new or revised: models and alerts left as they were (--force to rerun)")
+        return
+    failed = result["retrain"]["failed"]
+    trained = result["retrain"]["trained"]
+    typer.echo(f"retrain {trained} series, {len(failed)} failed {failed or ''}")
+    alerts = result["alerts"]
+    typer.echo(
+        f"alerts  {alerts['opened']} new, {alerts['escalated']} escalated, "
+        f"{alerts['resolved']} resolved; notifications {alerts['delivery']}"
+    )
+
+
+@app.command()
+def deploy(
+    sources: SourcesArgument = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(
+            help="Cron schedule (default '0 6 20 * *': 06:00 on the 20th).",
+            envvar="BORDERCAST_PIPELINE_CRON",
+        ),
+    ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option(help="IANA time zone of the schedule.", envvar="BORDERCAST_PIPELINE_TIMEZONE"),
+    ] = "UTC",
+) -> None:
+    """Serve the monthly pipeline as a scheduled Prefect deployment (blocks; Ctrl-C stops).
+
+    Registers the deployment with the Prefect API at PREFECT_API_URL and runs
+    its scheduled and hand-triggered runs in this process's machine.
+    """
+    _prefect_env()
+    from flows import deployment
+
+    built = deployment.build_deployment(
+        cron or deployment.DEFAULT_CRON, sources or deployment.DEFAULT_SOURCES, timezone
+    )
+    deployment.serve_deployment(built)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API and the page (uvicorn, ``service.app:create_app``); docs at /docs."""
+    import uvicorn
+
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
 def main() -> None:
-    """Run the CLI; a Bordercast error is one line on stderr and a non-zero exit."""
+    """Run the CLI; a Bordercast error is one line on stderr and a non-zero exit.
+
+    Usage errors and ``typer.Exit`` are typer's own (standalone mode); only
+    the library's errors are turned into exit codes here: 2 for bad input,
+    1 for everything else.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        app()
     except BordercastError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2 if isinstance(exc, ValueError | LookupError) else 1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

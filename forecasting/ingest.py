@@ -19,7 +19,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from forecasting import readers
+from forecasting import indicators, readers
 from forecasting.errors import IngestError
 from forecasting.store import IngestSummary, Store
 
@@ -82,11 +82,31 @@ def sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+# -- transit indicators (issue 11) ----------------------------------------------
+
+
+def apply(
+    store: Store, reading: readers.Reading | readers.TransitReading, checksum: str, location: str
+) -> IngestSummary:
+    """Write a validated file where its kind belongs, in one transaction.
+
+    Encounter files go to the observations; transit files to the indicator
+    store, beside the encounters and never in them. Callers that read a file
+    themselves (the Prefect flow) should apply it through here.
+    """
+    if isinstance(reading, readers.TransitReading):
+        return indicators.ingest(store, reading, checksum, location)
+    return store.ingest(reading, checksum, location)
+
+
+# -- end transit indicators -----------------------------------------------------
+
+
 def ingest_bytes(store: Store, location: str, raw: bytes) -> IngestSummary:
     """Validate and apply one file's bytes; nothing is written unless all of it is good."""
     name = location if is_url(location) else Path(location).name
     reading = readers.read(name, raw)
-    summary = store.ingest(reading, sha256(raw), location)
+    summary = apply(store, reading, sha256(raw), location)
     log.info(
         "%s: %s rows, %s..%s, %s new, %s revised, %s unchanged",
         location,

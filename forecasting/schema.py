@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -93,3 +94,73 @@ details = Table(
     Column("title", String(16), primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+#: Every trained model: what it was trained on, how it scored, and the sha256
+#: of its artifact file, checked before the file is ever unpickled.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("unique_id", String(48), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("data_cutoff", Date, nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("library_versions", Text, nullable=False),
+    Column("artifact_path", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("current", Boolean, nullable=False),
+)
+
+#: The forecast each model version made when it was trained, for every level
+#: served; the API reads these instead of predicting per request.
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("model_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("mean", Float, nullable=False),
+    Column("lower", Float, nullable=False),
+    Column("upper", Float, nullable=False),
+)
+
+# -- transit indicators (issue 11) ----------------------------------------------
+
+#: The current value of every transit indicator key: ``indicator`` is
+#: ``panama-darien``, ``mexico-irregular`` or ``entries-<GEO>``, ``geo`` the
+#: country where it is counted (alpha-3). ``period`` is ``month``, or ``year``
+#: for an annual total (``month`` is then the January of that year) that must
+#: never be read as one month's count. A transit file is a batch like any other.
+indicator_values = Table(
+    "indicator_values",
+    metadata,
+    Column("citizenship", String(16), primary_key=True),
+    Column("indicator", String(32), primary_key=True),
+    Column("period", String(8), primary_key=True),
+    Column("month", Date, primary_key=True),
+    Column("geo", String(3), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+)
+
+#: Every indicator value a newer transit file replaced, or an older one
+#: ingested late would have replaced; the pattern of ``revisions``.
+indicator_revisions = Table(
+    "indicator_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("citizenship", String(16), nullable=False),
+    Column("indicator", String(32), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("month", Date, nullable=False),
+    Column("old_count", Integer, nullable=False),
+    Column("new_count", Integer, nullable=False),
+    Column("old_batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("new_batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+)
+# -- end transit indicators -----------------------------------------------------

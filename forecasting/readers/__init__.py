@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 from forecasting.errors import IngestError
-from forecasting.readers import cbp, ohss
+from forecasting.readers import cbp, ohss, transit
 from forecasting.readers.base import Reading, decode
+from forecasting.readers.transit import TransitReading
 
-__all__ = ["Reading", "detect", "read"]
+__all__ = ["Reading", "TransitReading", "detect", "read"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -22,7 +23,15 @@ def detect(name: str, raw: bytes) -> str:
     for fmt in cbp.FORMATS:
         if fmt.matches(header):
             return fmt.name
-    best = max(cbp.FORMATS, key=lambda f: len(set(f.columns) & set(header)))
+    # -- transit indicators (issue 11) --
+    found = transit.detect(header)
+    if found is not None:
+        return found.name
+    best = max(
+        (*cbp.FORMATS, *transit.FORMATS),
+        key=lambda f: (len(set(f.columns) & set(header)), -len(f.columns)),
+    )
+    # -- end transit indicators --
     missing = [c for c in best.columns if c not in header]
     if len(missing) <= len(best.columns) // 3:
         raise IngestError(
@@ -31,13 +40,18 @@ def detect(name: str, raw: bytes) -> str:
     raise IngestError(
         name,
         "unknown format: the header matches none of the OHSS workbook, CBP nationwide AOR, "
-        f"CBP nationwide state or CBP southwest formats (header: {','.join(header)[:200]})",
+        "CBP nationwide state, CBP southwest or transit (t,q,nat,n; t,nat,n; t,geo,nat,n) "
+        f"formats (header: {','.join(header)[:200]})",
         1,
     )
 
 
-def read(name: str, raw: bytes) -> Reading:
+def read(name: str, raw: bytes) -> Reading | TransitReading:
     """Validate and canonicalise one file of any supported format.
+
+    Encounter files give a :class:`Reading`; the transit files of
+    ``data/transit/`` give a :class:`TransitReading`, which the indicator
+    store takes instead (:func:`forecasting.indicators.ingest`).
 
     Raises
     ------
@@ -47,5 +61,8 @@ def read(name: str, raw: bytes) -> Reading:
     kind = detect(name, raw)
     if kind == "ohss":
         return ohss.read(name, raw)
+    transit_fmt = next((f for f in transit.FORMATS if f.name == kind), None)
+    if transit_fmt is not None:
+        return transit.read(name, decode(name, raw), transit_fmt)
     fmt = next(f for f in cbp.FORMATS if f.name == kind)
     return cbp.read(name, decode(name, raw), fmt)
