@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Ingest every bundled file (a file already ingested is skipped by its checksum).
 data: install
-	$(BIN)/bordercast ingest data/ohss-*.xlsx data/cbp-*.csv
+	$(BIN)/bordercast ingest data/ohss-*.xlsx data/cbp-*.csv data/transit/*.csv
 
 # The whole suite: fast tests, then the slow, PostgreSQL, browser and external ones.
 test: install
