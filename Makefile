@@ -6,19 +6,32 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: up install data test test-fast lint format bench clean
+.PHONY: up install system data test test-fast lint format bench clean
 
-# Install, load every bundled file, then bring up what exists.
+# Install, load every bundled file, then start the Prefect server and UI (:4200),
+# the scheduled deployment's runner and the API (:8000). Ctrl-C stops all.
 up: data
-	$(BIN)/bordercast series | head -20
+	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/dev-up.sh
 
-install: $(STAMP)
+install: $(STAMP) system
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt tools/package-lock.json
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	npm ci --prefix tools --no-audit --no-fund --silent
 	touch $(STAMP)
+
+# Debian packages the browser and compose tests need (as root, where missing).
+system:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! command -v docker-compose >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium, chromium-driver, docker-compose (Debian)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver docker-compose >/dev/null; \
+	  else echo "note: chromium, chromium-driver and docker-compose are missing;" \
+	    "browser and compose tests will be skipped (they fail in CI)"; fi; fi
 
 # Ingest every bundled file (a file already ingested is skipped by its checksum).
 data: install
@@ -42,6 +55,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) var

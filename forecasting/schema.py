@@ -164,3 +164,26 @@ indicator_revisions = Table(
     Column("kind", String(16), nullable=False),
 )
 # -- end transit indicators -----------------------------------------------------
+
+#: One row per series and episode: the alert a desk officer sees open, escalate
+#: and resolve. ``id`` is stable across replays (series, kind, month opened).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("unique_id", String(48), nullable=False, index=True),
+    Column("citizenship", String(16), nullable=False),
+    Column("region", String(16), nullable=False),
+    Column("component", String(8), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("opened", Date, nullable=False),
+    Column("month", Date, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("observed", Float, nullable=False),
+    Column("expected", Float, nullable=False),
+    Column("lower", Float, nullable=True),
+    Column("upper", Float, nullable=True),
+    Column("resolved", Date, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -47,7 +47,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -72,17 +71,9 @@ from forecasting.notify.message import (
 )
 from forecasting.notify.retry import Outcome, RetryPolicy, Verdict, check
 from forecasting.notify.webhook import WebhookChannel, WebhookConfig
+from forecasting.schema import metadata
 
 logger = logging.getLogger(__name__)
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
 
 #: Who wants which alerts, and how. Empty filter lists mean "all". ``secret``
 #: signs webhooks and is never returned after creation; ``deleted_at`` marks a

@@ -1,0 +1,135 @@
+"""``GET /``: the page where a user picks a series and sees chart, forecast, backtest and alerts.
+
+Rendered on the server, so it works without JavaScript and a missing model or
+alert module shows as a sentence, not as a failed request in the console; a
+few lines of script submit the form when a control changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from forecasting.errors import UnknownCitizenship, UnknownSeries
+from forecasting.names import Citizenship, resolve
+from forecasting.settings import get_settings
+from service.catalog import Catalog, SeriesRef
+from service.deps import ComponentQuery, RegionQuery, ServicesDep
+from service.stats import series_stats
+from service.views import alerts_or_reason, backtest_or_reason, forecast_or_reason
+
+router = APIRouter(tags=["page"])
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+
+def backtest_table(backtest: dict[str, Any] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Rows of per-model scalar metrics from whatever shape the library publishes.
+
+    Accepts ``{"models": [{"model": ..., "MASE": ...}, ...]}`` or
+    ``{"models": {"name": {"MASE": ...}}}``; per-horizon lists are shown as
+    their mean so the table stays one line per model.
+    """
+    if not backtest:
+        return [], []
+    models = backtest.get("models", backtest.get("metrics"))
+    if isinstance(models, dict):
+        models = [
+            {"model": name, **(m if isinstance(m, dict) else {})} for name, m in models.items()
+        ]
+    if not isinstance(models, list):
+        return [], []
+    rows: list[dict[str, Any]] = []
+    columns: list[str] = []
+    for entry in models:
+        if not isinstance(entry, dict):
+            continue
+        row: dict[str, Any] = {}
+        for key, value in entry.items():
+            if isinstance(value, dict):
+                value = list(value.values())
+            if isinstance(value, list):
+                numbers = [v for v in value if isinstance(v, int | float)]
+                value = sum(numbers) / len(numbers) if numbers else None
+            row[key] = value
+            if key not in columns:
+                columns.append(key)
+        rows.append(row)
+    return columns, rows
+
+
+def _choose(
+    catalog: Catalog, citizenship: Citizenship, region: str | None, component: str | None
+) -> SeriesRef:
+    """The series asked for, or the nearest that exists: a control left over from the
+    previous citizenship must not turn the page into an error."""
+    try:
+        return catalog.choose(citizenship, region, component)
+    except UnknownSeries:
+        if region is None and component is None:
+            raise
+    for r, c in ((region, None), (None, component), (None, None)):
+        try:
+            ref = catalog.choose(citizenship, r, c)
+        except UnknownSeries:
+            continue
+        note = f"no data for region={region} component={component}; showing the nearest series"
+        return replace(ref, note=note)
+    raise UnknownSeries(citizenship.code)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index(
+    request: Request,
+    services: ServicesDep,
+    citizenship: Annotated[str, Query(max_length=100)] = "CN",
+    region: RegionQuery = None,
+    component: ComponentQuery = None,
+) -> HTMLResponse:
+    """The page; an unknown citizenship or series shows the error on the page with 404."""
+    catalog = services.catalog
+    context: dict[str, Any] = {
+        "citizenships": catalog.citizenships(),
+        "query": citizenship,
+        "error": None,
+        "suggestions": [],
+    }
+    status = 200
+    ref: SeriesRef | None = None
+    try:
+        ref = _choose(catalog, resolve(citizenship), region, component)
+    except UnknownCitizenship as exc:
+        context.update(error=str(exc), suggestions=exc.suggestions)
+        status = 404
+    except UnknownSeries as exc:
+        context["error"] = str(exc)
+        status = 404
+    if ref is not None:
+        store = services.store
+        history = store.history(ref.code, ref.region, ref.component)
+        forecast, forecast_reason = forecast_or_reason(store, ref, 12, 80, None)
+        backtest, backtest_reason = backtest_or_reason(store, ref)
+        alerts, alerts_reason = alerts_or_reason(store, ref, status="open")
+        columns, rows = backtest_table(backtest)
+        chart_query = urlencode({"region": ref.region, "component": ref.component})
+        context.update(
+            ref=ref,
+            parts=catalog.parts(ref.code),
+            stats=series_stats(history),
+            forecast=forecast,
+            forecast_reason=forecast_reason,
+            backtest_columns=columns,
+            backtest_rows=rows,
+            backtest_reason=backtest_reason,
+            alerts=alerts,
+            alerts_reason=alerts_reason,
+            chart_url=f"/v1/forecasts/{ref.code}/chart.svg?{chart_query}",
+            png_url=f"/v1/forecasts/{ref.code}/chart.png?{chart_query}",
+            api_key_set=get_settings().api_key is not None,
+        )
+    return templates.TemplateResponse(request, "index.html", context, status_code=status)

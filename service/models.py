@@ -1,0 +1,275 @@
+"""Request and response bodies: one pydantic model per shape, ``response_model`` on every route.
+
+The forecast and alert shapes are those of ``bordercast forecast --json`` and
+``bordercast detect --json`` (the library builds them; these models document
+and check them). Request models are separate from response models, so a
+field a caller may send (a webhook secret) never appears in an answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr
+
+Region = Literal["all", "southwest", "northern", "other"]
+Component = Literal["all", "usbp", "ofo"]
+Severity = Literal["watch", "warning", "critical"]
+AlertKind = Literal["surge", "drop"]
+AlertStatus = Literal["open", "resolved"]
+
+#: A calendar month as the CLI writes it; years outside 1900-2099 are refused up front.
+MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
+Month = Annotated[str, Field(pattern=MONTH_PATTERN, examples=["2023-07"])]
+
+
+class FieldError(BaseModel):
+    """One invalid parameter, as FastAPI reports it: ``loc`` ends with the parameter's name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error answer: what went wrong, and for an unknown citizenship the closest names.
+
+    ``detail`` is a sentence, or for a request that fails validation the list
+    of invalid parameters, each named in ``loc``.
+    """
+
+    detail: str | list[FieldError]
+    suggestions: list[str] | None = None
+    reason: str | None = None
+
+
+class Health(BaseModel):
+    """Liveness only: answers before any model exists and never touches the database."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+    retraining: bool
+
+
+class CitizenshipOut(BaseModel):
+    code: str = Field(examples=["CN"])
+    name: str = Field(examples=["China"])
+
+
+class SeriesOut(BaseModel):
+    """One series, as ``bordercast series --json`` lists it (plus months and total)."""
+
+    code: str
+    name: str
+    region: str
+    component: str
+    first_month: str
+    last_month: str
+    months: int
+    last_count: int
+    total: int
+    reporting: bool = Field(description="False when the source stopped listing the series.")
+
+
+class SeriesList(RootModel[list[SeriesOut]]):
+    pass
+
+
+class SeriesAnswer(BaseModel):
+    """Fields every per-series answer has: which series it is, and any default applied."""
+
+    citizenship: CitizenshipOut
+    region: str
+    component: str
+    as_of: str | None = Field(None, description="The cut-off asked for, if any.")
+    note: str | None = Field(
+        None, description="Set when region or component was chosen by default and is not 'all'."
+    )
+
+
+class HistoryPoint(BaseModel):
+    month: str
+    count: int
+
+
+class HistoryOut(SeriesAnswer):
+    history: list[HistoryPoint]
+
+
+class PartialYears(BaseModel):
+    fiscal: list[str]
+    calendar: list[str]
+
+
+class StatsOut(SeriesAnswer):
+    """Totals and trailing means, so that figures quoted in reporting can be checked."""
+
+    fiscal_years: dict[str, int] = Field(
+        description="Fiscal year (October-September, named for the year it ends) -> total."
+    )
+    calendar_years: dict[str, int]
+    partial_years: PartialYears = Field(description="Years with fewer than 12 months of data.")
+    trailing_12m_mean: float | None = Field(description="Mean of the 12 months to last_month.")
+    previous_12m_mean: float | None
+    trailing_12m_change_pct: float | None = Field(
+        description="Percent change of the trailing 12-month mean against the 12 months before."
+    )
+    last_month: str
+    last_count: int
+    last_month_yoy_change_pct: float | None
+
+
+class ForecastPoint(BaseModel):
+    month: str
+    mean: float
+    lower: float
+    upper: float
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    version: str | int
+    kind: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class ForecastOut(BaseModel):
+    """The shape of ``bordercast forecast --json``."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    citizenship: CitizenshipOut
+    region: str
+    component: str
+    as_of: str = Field(description="The last month of data the forecast used.")
+    model: ModelInfo
+    level: int = Field(description="Interval coverage in percent.")
+    forecast: list[ForecastPoint]
+
+
+class AlertOut(BaseModel):
+    """One alert, as in ``bordercast detect --json``."""
+
+    id: str | int
+    citizenship: CitizenshipOut
+    region: str
+    component: str
+    month: str
+    kind: str
+    severity: str
+    observed: float
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    status: str
+
+
+class AlertsOut(BaseModel):
+    """``as_of`` is null when the stored alerts are listed, the cut-off when detection ran."""
+
+    as_of: str | None
+    alerts: list[AlertOut]
+
+
+class BacktestOut(BaseModel):
+    """Per-model backtest metrics (MASE, sMAPE, AvgRelMAE, coverage per horizon).
+
+    The library owns the exact fields; the service passes them through.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    citizenship: CitizenshipOut | None = None
+    region: str | None = None
+    component: str | None = None
+
+
+class PolicyEventIn(BaseModel):
+    """An event to add in a scenario, as in ``data/policy_events.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    date: dt.date
+    announced: dt.date | None = Field(None, description="Defaults to the date itself.")
+    kind: Literal["step", "pulse"] = "step"
+    citizenships: list[str] = Field(
+        default_factory=list, description="Codes; empty means the scenario's citizenship."
+    )
+    regions: list[Region] = Field(default_factory=lambda: ["all"])
+    source: str = Field("scenario", max_length=500)
+
+
+class ScenarioIn(BaseModel):
+    """A forecast from the current model with policy events added, removed or moved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    citizenship: str = Field(min_length=1, max_length=100, examples=["CN"])
+    region: Region | None = None
+    component: Component | None = None
+    horizon: int = Field(12, ge=1, le=36)
+    level: int = Field(80, ge=50, le=99)
+    add_events: list[PolicyEventIn] = Field(default_factory=list, max_length=20)
+    remove_event_ids: list[str] = Field(default_factory=list, max_length=100)
+    move: dict[str, dt.date] = Field(
+        default_factory=dict, description="Event id -> new effective date."
+    )
+
+
+class ScenarioOut(BaseModel):
+    baseline: ForecastOut
+    scenario: ForecastOut
+    events: list[dict[str, Any]] = Field(description="The events the scenario used.")
+
+
+class SubscriptionIn(BaseModel):
+    """A new subscription; ``secret`` (webhooks only, 16+ characters) signs each POST."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["email", "webhook"]
+    target: str = Field(min_length=3, max_length=2000)
+    secret: SecretStr | None = None
+    citizenships: list[str] = Field(default_factory=list, max_length=300)
+    regions: list[Region] = Field(default_factory=list)
+    components: list[Component] = Field(default_factory=list)
+    min_severity: Severity = "watch"
+
+
+class SubscriptionOut(BaseModel):
+    """A stored subscription; never the secret."""
+
+    id: int
+    channel: str
+    target: str
+    citizenships: list[str]
+    regions: list[str]
+    components: list[str]
+    min_severity: str
+    created_at: dt.datetime | None = None
+
+
+class RetrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    series: list[Annotated[str, Field(pattern=r"^[A-Za-z]+:[a-z]+:[a-z]+$")]] | None = Field(
+        None, description="Series ids such as CN:southwest:usbp; null retrains every series."
+    )
+
+
+class JobOut(BaseModel):
+    """A retrain job; poll ``GET /v1/admin/retrain/{id}`` until it finishes."""
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    series: list[str] | None
+    submitted_at: dt.datetime
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None

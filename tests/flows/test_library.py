@@ -1,0 +1,111 @@
+"""flows/library.py: the one adapter into forecasting (sources, retry rule, missing steps)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows import library as lib
+from forecasting.errors import DeliveryError, IngestError
+
+
+def test_cbp_pattern_names_the_release_published_that_month() -> None:
+    # The bundled file: published December 2025, covering FY2023 to November 2025 (FY2026).
+    (url,) = lib.expand_sources([lib.CBP_NATIONWIDE_STATE], dt.date(2025, 12, 20))
+    assert url == (
+        "https://www.cbp.gov/sites/default/files/2025-12/"
+        "nationwide-encounters-fy23-fy26-nov-state.csv"
+    )
+
+
+def test_pattern_fills_every_placeholder_and_crosses_the_fiscal_year() -> None:
+    pattern = "https://x/{published}/{year}-{mm}-{month}-fy{fy_first}-fy{fy}.csv"
+    # Published in October: covers September, the last month of its fiscal year.
+    assert lib.expand_sources([pattern], dt.date(2024, 10, 20)) == [
+        "https://x/2024-10/2024-09-sep-fy21-fy24.csv"
+    ]
+    # Published in November: covers October, the first month of the next fiscal year.
+    assert lib.expand_sources([pattern], dt.date(2024, 11, 1)) == [
+        "https://x/2024-11/2024-10-oct-fy22-fy25.csv"
+    ]
+
+
+def test_local_globs_expand_sorted_and_plain_paths_pass_through(tmp_path: Path) -> None:
+    for name in ("b.csv", "a.csv", "c.txt"):
+        (tmp_path / name).write_text("x")
+    missing = str(tmp_path / "missing.csv")
+    found = lib.expand_sources(
+        [str(tmp_path / "*.csv"), missing, str(tmp_path / "*.xlsx")], dt.date(2025, 1, 20)
+    )
+    assert found == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), missing]
+
+
+def _status_error(code: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("GET", "https://example.org/f.csv")
+    return httpx.HTTPStatusError(
+        "x", request=request, response=httpx.Response(code, request=request)
+    )
+
+
+def _raised_from(inner: BaseException) -> IngestError:
+    """An IngestError raised the way forecasting.ingest.fetch raises it (``from None``)."""
+    try:
+        try:
+            raise inner
+        except BaseException:
+            raise IngestError("f.csv", "download failed") from None
+    except IngestError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_status_error(503), True),
+        (_status_error(404), False),
+        (httpx.ConnectError("refused"), True),
+        (httpx.ReadTimeout("slow"), True),
+        (_raised_from(httpx.ConnectError("refused")), True),
+        (_raised_from(_status_error(502)), True),
+        (_raised_from(_status_error(403)), False),
+        (IngestError("bad.csv", "not a count", line=2, column="Encounter Count"), False),
+        (DeliveryError("SMTP 451", retryable=True), True),
+        (DeliveryError("webhook 410", retryable=False), False),
+        (ConnectionResetError("peer"), True),
+        (KeyError("bug"), False),
+    ],
+)
+def test_retry_rule_retries_transient_failures_only(error: BaseException, expected: bool) -> None:
+    assert lib.retryable(error) is expected
+
+
+def test_fetch_makes_one_attempt_so_prefect_owns_the_retries(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"abc")
+    assert lib.fetch(str(path), timeout=1) == b"abc"
+    with pytest.raises(IngestError, match="no such file"):
+        lib.fetch(str(tmp_path / "none.csv"), timeout=1)
+
+
+def test_a_missing_library_function_is_named() -> None:
+    assert not lib.available("forecasting.nonexistent", "plan")
+    assert lib.available("forecasting.ingest", "fetch")
+    with pytest.raises(lib.LibraryMissing, match=r"needs forecasting\.nonexistent\.f"):
+        lib._function("forecasting.nonexistent", "f")
+
+
+def test_a_series_that_raises_becomes_a_failure_not_an_exception(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def boom(plan, unique_id):  # type: ignore[no-untyped-def]
+        raise ValueError("too short")
+
+    monkeypatch.setattr(lib, "_function", lambda module, name: boom)
+    result = lib.train_one(object(), "CN:southwest:usbp")
+    assert isinstance(result, lib.SeriesFailure)
+    assert (result.ok, result.unique_id, result.error) == (
+        False,
+        "CN:southwest:usbp",
+        "ValueError: too short",
+    )
