@@ -11,7 +11,9 @@ import logging
 import sys
 from typing import Annotated
 
+import pandas as pd
 import typer
+from pydantic import ValidationError
 
 from forecasting.errors import BordercastError
 from forecasting.settings import get_settings
@@ -173,6 +175,173 @@ SourcesArgument = Annotated[
 ]
 
 
+# -- surges, alerts and their delivery --------------------------------------------
+
+MonthOption = Annotated[
+    str | None, typer.Option("--as-of", help="Use only the data through this month (YYYY-MM).")
+]
+
+
+def _month(value: str | None, option: str = "--as-of") -> str | None:
+    """Check a YYYY-MM option here, so a typo is one line naming the option."""
+    if value is None:
+        return None
+    try:
+        return pd.Period(value, freq="M").strftime("%Y-%m")
+    except ValueError:
+        message = f"{value!r} is not a month such as 2023-07"
+        raise typer.BadParameter(message, param_hint=option) from None
+
+
+@app.command()
+def detect(
+    as_of: MonthOption = None,
+    citizenship: Annotated[str | None, typer.Option(help="Code or name, e.g. CN.")] = None,
+    region: Annotated[str | None, typer.Option(help="southwest, northern, other, all.")] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="Store the alerts and queue their notifications.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Detect surges and drops with only the data up to a month (a replay sends nothing)."""
+    from forecasting.alerts import detect_as_of, run_detection
+    from forecasting.names import resolve
+
+    store = open_store()
+    code = resolve(citizenship).code if citizenship else None
+    month = _month(as_of)
+    if notify:
+        emit(run_detection(store, month, notify=True, base_url=get_settings().base_url))
+        return
+    found = detect_as_of(store, month, citizenship=code, region=region)
+    for alert in found["alerts"]:
+        alert.pop("events", None)
+        alert.pop("unique_id", None)
+    if as_json:
+        emit(found)
+        return
+    typer.echo(f"alerts as of {found['as_of']}: {len(found['alerts'])}")
+    _alert_table(found["alerts"])
+
+
+def _alert_table(alerts: list[dict]) -> None:
+    rows = [
+        {
+            **a,
+            "citizenship": a["citizenship"]["code"],
+            "observed": a["observed"],
+            "expected": a["expected"],
+        }
+        for a in alerts
+    ]
+    if rows:
+        table(
+            rows,
+            [
+                "citizenship",
+                "region",
+                "component",
+                "month",
+                "kind",
+                "severity",
+                "observed",
+                "expected",
+                "status",
+            ],
+        )
+
+
+@app.command()
+def alerts(
+    status: Annotated[str | None, typer.Option(help="open, escalated or resolved.")] = None,
+    citizenship: Annotated[str | None, typer.Option(help="Code or name, e.g. CN.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The stored alerts, and the notifications still pending or failed."""
+    from forecasting.alerts import list_alerts
+    from forecasting.names import resolve
+    from forecasting.notify import count_by_status, list_outbox
+
+    store = open_store()
+    code = resolve(citizenship).code if citizenship else None
+    found = list_alerts(store, citizenship=code, status=status)
+    with store.engine.connect() as conn:
+        counts = count_by_status(conn)
+        failed = [vars(e) for e in list_outbox(conn, status="failed")]
+    if as_json:
+        emit({"alerts": found, "notifications": counts, "failed": failed})
+        return
+    _alert_table(found)
+    typer.echo(f"notifications: {counts or 'none'}")
+    for entry in failed:
+        typer.echo(
+            f"  failed #{entry['id']} {entry['channel']} {entry['target']}: {entry['last_error']}"
+        )
+
+
+@app.command()
+def subscribe(
+    channel: Annotated[str, typer.Argument(help="email or webhook.")],
+    target: Annotated[str, typer.Argument(help="An e-mail address or an http(s) URL.")],
+    secret: Annotated[str | None, typer.Option(help="Webhook signing secret.")] = None,
+    citizenship: Annotated[list[str] | None, typer.Option(help="Repeat; none = all.")] = None,
+    region: Annotated[list[str] | None, typer.Option(help="Repeat; none = all.")] = None,
+    component: Annotated[list[str] | None, typer.Option(help="Repeat; none = all.")] = None,
+    min_severity: Annotated[str, typer.Option(help="watch, warning or critical.")] = "watch",
+) -> None:
+    """Subscribe an e-mail address or a webhook to alerts."""
+    from forecasting.names import resolve
+    from forecasting.notify import create_subscription
+
+    spec = {
+        "channel": channel,
+        "target": target,
+        "secret": secret,
+        "citizenships": [resolve(c).code for c in citizenship or []],
+        "regions": region or [],
+        "components": component or [],
+        "min_severity": min_severity,
+    }
+    with open_store().engine.begin() as conn:
+        emit(create_subscription(conn, spec).model_dump(mode="json"))
+
+
+@app.command()
+def unsubscribe(subscription_id: Annotated[int, typer.Argument(help="The id to delete.")]) -> None:
+    """Delete a subscription; its pending notifications are cancelled."""
+    from forecasting.notify import delete_subscription
+
+    with open_store().engine.begin() as conn:
+        delete_subscription(conn, subscription_id)
+    typer.echo(f"subscription {subscription_id} deleted")
+
+
+@app.command()
+def subscriptions(as_json: JsonOption = False) -> None:
+    """List the subscriptions (secrets are never shown)."""
+    from forecasting.notify import list_subscriptions
+
+    with open_store().engine.connect() as conn:
+        found = [s.model_dump(mode="json") for s in list_subscriptions(conn)]
+    if as_json:
+        emit(found)
+    elif found:
+        table(found, ["id", "channel", "target", "citizenships", "min_severity"])
+
+
+@app.command()
+def deliver(as_json: JsonOption = False) -> None:
+    """Send every pending notification now, without waiting out the backoff."""
+    from forecasting.notify import deliver_pending
+
+    report = deliver_pending(open_store().engine, force=True)
+    summary = {"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed}
+    if as_json:
+        emit(summary)
+    else:
+        typer.echo(", ".join(f"{v} {k}" for k, v in summary.items()))
+
+
 def _prefect_env() -> None:
     """Prefect defaults for the CLI; set before prefect is imported, overridable.
 
@@ -288,3 +457,9 @@ def main() -> None:
     except BordercastError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2 if isinstance(exc, ValueError | LookupError) else 1)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"error: {problems}", err=True)
+        sys.exit(2)

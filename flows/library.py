@@ -253,5 +253,5 @@ def run_detection(store: Store, as_of: str | None = None) -> dict[str, list[dict
 
 def deliver_pending(store: Store, force: bool = False) -> dict[str, int]:
     """Send what the outbox holds (email, webhooks); counts of sent, failed, pending."""
-    result = _function("forecasting.notify", "deliver_pending")(store.engine, force=force)
-    return {k: int(result.get(k, 0)) for k in ("sent", "failed", "pending")}
+    report = _function("forecasting.notify", "deliver_pending")(store.engine, force=force)
+    return {"sent": report.delivered, "failed": report.failed, "pending": report.retrying}
