@@ -28,6 +28,9 @@ app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MonthOption = Annotated[
+    str | None, typer.Option("--as-of", help="Use only the data through this month (YYYY-MM).")
+]
 
 
 def open_store() -> Store:
@@ -175,11 +178,107 @@ SourcesArgument = Annotated[
 ]
 
 
-# -- surges, alerts and their delivery --------------------------------------------
+# -- models and forecasts -------------------------------------------------------
 
-MonthOption = Annotated[
-    str | None, typer.Option("--as-of", help="Use only the data through this month (YYYY-MM).")
-]
+
+@app.command()
+def train(
+    series: Annotated[
+        list[str] | None, typer.Option(help="Only these series, e.g. CN:southwest:all (repeat).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes fitting series.")] = 2,
+    prophet: Annotated[
+        bool, typer.Option("--prophet", help="Add Prophet with the policy regressors.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Backtest, choose and fit every series; register the models and their forecasts."""
+    from forecasting.training import train as train_all
+
+    summary = train_all(
+        open_store(), series, workers=workers, progress=sys.stderr.isatty(), with_prophet=prophet
+    )
+    if as_json:
+        emit(summary)
+        return
+    overall = summary["summary"]
+    typer.echo(
+        f"trained {summary['trained']} series as of {summary['cutoff']} in "
+        f"{summary['seconds']['total']} s; served: {summary['chosen']}; "
+        f"{len(summary['stopped'])} stopped reporting (not forecast); "
+        f"{len(summary['failed'])} failed"
+    )
+    rows = [
+        {"model": m, **{k: v.get(k) for k in ("rel_mae", "worst_h", "cov-80", "cov-95")}}
+        for m, v in overall.items()
+    ]
+    table(rows, ["model", "rel_mae", "worst_h", "cov-80", "cov-95"])
+    for uid, error in summary["failed"].items():
+        typer.echo(f"  failed {uid}: {error}")
+
+
+RegionOption = Annotated[str, typer.Option(help="southwest, northern, other or all.")]
+ComponentOption = Annotated[str, typer.Option(help="usbp, ofo or all.")]
+
+
+@app.command()
+def forecast(
+    citizenship: Annotated[str, typer.Argument(help="Code or name: CN, China, CHN.")],
+    region: RegionOption = "southwest",
+    component: ComponentOption = "all",
+    horizon: Annotated[int, typer.Option(min=1, max=24, help="Months ahead.")] = 12,
+    level: Annotated[int, typer.Option(help="Interval level: 80 or 95.")] = 80,
+    as_of: MonthOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Forecast one series, from the current model or as the model would have then."""
+    from forecasting.forecasts import get_forecast
+
+    found = get_forecast(
+        open_store(), citizenship, region, component, horizon, level, _month(as_of)
+    )
+    if as_json:
+        emit(found)
+        return
+    who = found["citizenship"]
+    typer.echo(
+        f"{who['name']} ({who['code']}), {region}, {component}: as of {found['as_of']}, "
+        f"model {found['model'].get('kind')} v{found['model'].get('version')}"
+    )
+    if found["status"] != "ok":
+        typer.echo(found["message"])
+    if found["forecast"]:
+        table(found["forecast"], ["month", "mean", "lower", "upper"])
+
+
+@app.command()
+def backtest(
+    citizenship: Annotated[str, typer.Argument(help="Code or name: CN, China, CHN.")],
+    region: RegionOption = "southwest",
+    component: ComponentOption = "all",
+    as_json: JsonOption = False,
+) -> None:
+    """The rolling-origin backtest stored with the current model, against the baselines."""
+    from forecasting.forecasts import get_backtest
+
+    found = get_backtest(open_store(), citizenship, region, component)
+    if as_json:
+        emit(found)
+        return
+    rows = [
+        {
+            "model": m,
+            **{
+                k: v.get("all", {}).get(k) for k in ("rel_mae", "mase", "smape", "cov-80", "cov-95")
+            },
+        }
+        for m, v in found["models"].items()
+    ]
+    typer.echo(f"served: {found['chosen']}, data to {found['model']['data_cutoff']}")
+    table(rows, ["model", "rel_mae", "mase", "smape", "cov-80", "cov-95"])
+
+
+# -- surges, alerts and their delivery --------------------------------------------
 
 
 def _month(value: str | None, option: str = "--as-of") -> str | None:

@@ -132,9 +132,13 @@ class ForecastPoint(BaseModel):
 class ModelInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
-    version: str | int
+    version: int | None = Field(description="Registry version; null for an as-of refit.")
     kind: str
+    data_cutoff: str | None = Field(default=None, description="Last month the model saw.")
     metrics: dict[str, Any] = Field(default_factory=dict)
+    effects: dict[str, float] = Field(
+        default_factory=dict, description="Policy effects of the Prophet member (relative change)."
+    )
 
 
 class ForecastOut(BaseModel):
@@ -146,6 +150,10 @@ class ForecastOut(BaseModel):
     region: str
     component: str
     as_of: str = Field(description="The last month of data the forecast used.")
+    status: str = Field(
+        default="ok", description="ok, sparse (a simple model), or stopped (not forecast)."
+    )
+    message: str = ""
     model: ModelInfo
     level: int = Field(description="Interval coverage in percent.")
     forecast: list[ForecastPoint]
@@ -159,6 +167,7 @@ class AlertOut(BaseModel):
     region: str
     component: str
     month: str
+    opened: str | None = Field(default=None, description="Month the episode opened.")
     kind: str
     severity: str
     observed: float

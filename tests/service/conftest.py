@@ -77,7 +77,7 @@ def carry_forward(
     horizon: int = 12,
     level: int = 80,
     as_of: str | None = None,
-    version: str = "1",
+    version: int = 1,
 ) -> dict[str, Any]:
     """A forecast in the CLI's shape: the last value carried forward, intervals widening."""
     history = store.history(citizenship, region, component, as_of=as_of)
@@ -89,7 +89,15 @@ def carry_forward(
         "region": region,
         "component": component,
         "as_of": last.strftime("%Y-%m"),
-        "model": {"version": version, "kind": "naive", "metrics": {"MASE": 1.0}},
+        "status": "ok",
+        "message": "",
+        "model": {
+            "version": version,
+            "kind": "naive",
+            "data_cutoff": last.strftime("%Y-%m"),
+            "metrics": {"MASE": 1.0},
+            "effects": {},
+        },
         "level": level,
         "forecast": [
             {
@@ -108,7 +116,7 @@ class FakeForecasts:
 
     def __init__(self) -> None:
         self.calls = 0
-        self.version = "1"
+        self.version = 1
 
     def __call__(self, store: Store, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self.calls += 1

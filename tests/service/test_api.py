@@ -285,15 +285,15 @@ def test_retrain_in_progress_keeps_serving_the_current_version(
 
     def slow_retrain(_store: Store, series: list[str] | None) -> dict[str, Any]:
         started.set()
-        fake_forecasts.version = "half-written"  # what a reader of a torn write would see
+        fake_forecasts.version = -1  # a torn write: what a reader must never see
         release.wait(10)
-        fake_forecasts.version = "2"
-        return {"trained": series, "version": "2"}
+        fake_forecasts.version = 2
+        return {"trained": series, "version": 2}
 
     monkeypatch.setattr(backend, "retrain", slow_retrain)
     headers = {"X-API-Key": api_key}
     before = client.get("/v1/forecasts/CN", params=CN_SW).json()
-    assert before["model"]["version"] == "1"
+    assert before["model"]["version"] == 1
 
     job = client.post("/v1/admin/retrain", headers=headers, json={"series": ["CN:southwest:usbp"]})
     assert job.status_code == 202
@@ -312,9 +312,9 @@ def test_retrain_in_progress_keeps_serving_the_current_version(
         if status["status"] == "succeeded":
             break
         time.sleep(0.05)
-    assert status["result"] == {"trained": ["CN:southwest:usbp"], "version": "2"}
+    assert status["result"] == {"trained": ["CN:southwest:usbp"], "version": 2}
     after = client.get("/v1/forecasts/CN", params=CN_SW).json()
-    assert after["model"]["version"] == "2"
+    assert after["model"]["version"] == 2
 
 
 def test_failed_retrain_is_reported_on_the_job(

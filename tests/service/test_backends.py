@@ -24,9 +24,6 @@ from service import backend
 from service.app import create_app
 from tests.conftest import WORKBOOK
 
-NEEDS_FORECASTS = pytest.mark.skip(reason="needs forecasting.forecasts")
-NEEDS_ALERTS = pytest.mark.skip(reason="needs forecasting.alerts")
-
 pytestmark = pytest.mark.slow
 
 CN_SW = {"region": "southwest", "component": "usbp"}
@@ -67,7 +64,6 @@ def cli(store: Store, *args: str) -> object:
     return json.loads(done.stdout)
 
 
-@NEEDS_FORECASTS
 def test_forecast_is_what_the_cli_prints(client: TestClient, trained: Store) -> None:
     served = client.get("/v1/forecasts/china", params=CN_SW)
     assert served.status_code == 200, served.text
@@ -75,14 +71,12 @@ def test_forecast_is_what_the_cli_prints(client: TestClient, trained: Store) -> 
     assert served.json() == printed
 
 
-@NEEDS_FORECASTS
 def test_forecast_as_of_uses_only_the_data_through_it(client: TestClient) -> None:
     body = client.get("/v1/forecasts/CN", params={**CN_SW, "as_of": "2022-12"}).json()
     assert body["as_of"] == "2022-12"
     assert body["forecast"][0]["month"] == "2023-01"
 
 
-@NEEDS_FORECASTS
 def test_backtest_is_published_with_the_baselines(client: TestClient) -> None:
     answer = client.get("/v1/backtests/CN", params=CN_SW)
     assert answer.status_code == 200, answer.text
@@ -90,7 +84,6 @@ def test_backtest_is_published_with_the_baselines(client: TestClient) -> None:
     assert "mase" in text and "naive" in text
 
 
-@NEEDS_FORECASTS
 def test_scenario_answers_beside_the_baseline(client: TestClient) -> None:
     answer = client.post(
         "/v1/scenarios",
@@ -103,7 +96,6 @@ def test_scenario_answers_beside_the_baseline(client: TestClient) -> None:
     assert "china-reopening" not in [e.get("id") for e in body["events"]]
 
 
-@NEEDS_FORECASTS
 def test_scenario_with_an_unknown_event_id_is_422(client: TestClient) -> None:
     answer = client.post(
         "/v1/scenarios", json={"citizenship": "CN", **CN_SW, "remove_event_ids": ["no-such"]}
@@ -112,7 +104,6 @@ def test_scenario_with_an_unknown_event_id_is_422(client: TestClient) -> None:
     assert "no-such" in answer.json()["detail"]
 
 
-@NEEDS_FORECASTS
 def test_retrain_route_publishes_a_new_version(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,7 +126,6 @@ def test_retrain_route_publishes_a_new_version(
     get_settings.cache_clear()
 
 
-@NEEDS_ALERTS
 def test_alerts_as_of_are_what_detect_prints(client: TestClient, trained: Store) -> None:
     served = client.get(
         "/v1/alerts", params={"as_of": "2022-12", "citizenship": "CN", "region": "southwest"}
@@ -147,7 +137,6 @@ def test_alerts_as_of_are_what_detect_prints(client: TestClient, trained: Store)
     assert served.json()["alerts"] == southwest
 
 
-@NEEDS_ALERTS
 def test_stored_alerts_filter_by_status_and_kind(client: TestClient) -> None:
     answer = client.get("/v1/alerts", params={"citizenship": "CN", "status": "open"})
     assert answer.status_code == 200, answer.text

@@ -1,0 +1,125 @@
+"""Reproduce issue 9's accuracy protocol and print the table with Bordercast's row.
+
+Protocol: the bundled OHSS workbook, southwest border, USBP, the 20 largest
+citizenships since FY2019, origins every 3 months from 2016-01 to 2024-05 (the
+origin month is in the training data), horizons 1-6. AvgRelMAE is the
+geometric mean over series and origins of MAE(model) / MAE(random walk).
+Intervals are calibrated as of each origin from errors whose target month had
+passed (pooled over the 20 series, warm-up origins from 2012; the Prophet rows
+have no warm-up, so their first origins keep uncalibrated intervals).
+
+Run: ``.venv/bin/python bench/accuracy.py [--prophet] [--jobs 2]``; writes
+``bench/results/accuracy.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from forecasting import models as m  # noqa: E402
+from forecasting.backtest import cross_validate, summarize  # noqa: E402
+from forecasting.intervals import calibrate_cv  # noqa: E402
+from forecasting.policy import load_events  # noqa: E402
+from forecasting.readers import read  # noqa: E402
+
+WORKBOOK = "ohss-khsm-usbp-encounters-fy2000-fy2025.xlsx"
+ORIGINS = pd.date_range("2016-01-01", "2024-05-01", freq="3MS")
+WARMUP = pd.date_range("2012-01-01", "2015-12-01", freq="3MS")
+HORIZON = 6
+
+
+def workbook_frame() -> pd.DataFrame:
+    """The long frame of every OHSS series (as the store will return it)."""
+    for path in (ROOT / "data" / WORKBOOK, ROOT.parent / "shared" / "data" / WORKBOOK):
+        if path.exists():
+            counts = read(path.name, path.read_bytes()).counts
+            break
+    else:
+        raise SystemExit(f"{WORKBOOK} not found under data/ or ../shared/data/")
+    uid = counts["citizenship"] + ":" + counts["region"] + ":" + counts["component"]
+    frame = pd.DataFrame({"unique_id": uid, "ds": counts["month"], "y": counts["count"] * 1.0})
+    return frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+def protocol_ids(frame: pd.DataFrame, n: int = 20) -> list[str]:
+    sw = frame[frame["unique_id"].str.endswith(":southwest:usbp")]
+    sw = sw[~sw["unique_id"].str.startswith("ALL:") & (sw["ds"] >= "2018-10-01")]
+    return sw.groupby("unique_id")["y"].sum().nlargest(n).index.tolist()
+
+
+def factories(frame: pd.DataFrame) -> dict:
+    """Candidate models; the global model is fitted as of each cutoff on every series."""
+    cutoffs = WARMUP.append(ORIGINS)
+    fitted = {c: m.GlobalRidge(max_h=HORIZON).fit(frame[frame["ds"] <= c]) for c in cutoffs}
+
+    def glob(cutoff):
+        return fitted[cutoff]
+
+    return {
+        "rw": lambda u, c: m.RandomWalk(),
+        "snaive": lambda u, c: m.SeasonalNaive(),
+        "ets": lambda u, c: m.StatsForecastModel("ets"),
+        "theta": lambda u, c: m.StatsForecastModel("theta"),
+        "global": lambda u, c: m.GlobalMember(glob(c)),
+        "bordercast": lambda u, c: m.served_model(u, c, frame, glob(c)),
+    }
+
+
+def prophet_factories(frame: pd.DataFrame) -> dict:
+    """Prophet alone (its change anchored on the last value) and inside the combination."""
+    events = load_events(ROOT / "data" / "policy_events.yaml")
+    fitted = {c: m.GlobalRidge(max_h=HORIZON).fit(frame[frame["ds"] <= c]) for c in ORIGINS}
+    return {
+        "prophet (anchored change)": lambda u, c: m.ProphetModel(events),
+        "bordercast+prophet": lambda u, c: m.served_model(u, c, frame, fitted[c], events),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prophet", action="store_true", help="include Prophet (slow)")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+    started = time.time()
+    frame = workbook_frame()
+    ids = protocol_ids(frame)
+    sub = frame[frame["unique_id"].isin(ids)]
+    cv = cross_validate(sub, factories(frame), WARMUP.append(ORIGINS), HORIZON, n_jobs=args.jobs)
+    if args.prophet:
+        extra = cross_validate(sub, prophet_factories(frame), ORIGINS, HORIZON, n_jobs=args.jobs)
+        cv = pd.concat([cv, extra], ignore_index=True)
+    cv = calibrate_cv(cv)
+    cv = cv[cv["cutoff"] >= ORIGINS[0]]
+    table = summarize(cv)
+    cols = ["rel_mae", *[f"rel_mae_h{h}" for h in range(1, HORIZON + 1)], "worst_h"]
+    cols += ["mase", "smape", "cov-80", "cov-95"]
+    pd.set_option("display.width", 200)
+    print(table[cols].round(3).to_string())
+    print(f"{len(ids)} series x {len(ORIGINS)} origins, {time.time() - started:.0f} s")
+    out = ROOT / "bench" / "results" / "accuracy.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "protocol": {
+            "series": ids,
+            "origins": [f"{o:%Y-%m}" for o in ORIGINS],
+            "horizons": HORIZON,
+            "intervals": "calibrated as of each origin from passed errors (intervals.calibrate_cv)",
+        },
+        "models": table[[*cols, "n_origins"]].round(4).reset_index().to_dict("records"),
+        "seconds": round(time.time() - started, 1),
+    }
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

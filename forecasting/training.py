@@ -1,0 +1,304 @@
+"""Training every series: a plan made once, a fit per series, one commit.
+
+The split follows what can run apart. :func:`plan` does what needs every
+series at once (the global model, the rolling-origin backtest that chooses
+the served combination and calibrates its intervals); :func:`train_one` fits
+one series from the plan and is what a thread, a process or a Dask worker
+runs; :func:`commit` registers every version and forecast in one
+transaction, so the service switches from one complete set to the next.
+:func:`train` runs the three in this process with a process pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from forecasting import models
+from forecasting.backtest import cross_validate, evaluate, summarize
+from forecasting.errors import ModelError
+from forecasting.intervals import Calibration, pooled_calibration
+from forecasting.policy import PolicyEvent, load_events
+from forecasting.registry import ModelRecord, Registry, frame_hash
+from forecasting.settings import get_settings
+from forecasting.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Horizon of the stored forecasts, and the levels of their intervals.
+HORIZON = 12
+LEVELS = models.LEVELS
+#: The baselines every model's metrics are published against.
+BASELINES = ("rw", "snaive")
+#: Months of history a series needs before a backtest origin.
+MIN_TRAIN = 24
+
+
+@dataclass
+class TrainingPlan:
+    """What every series' fit shares; picklable, so it travels to worker processes."""
+
+    frame: pd.DataFrame
+    cutoff: pd.Timestamp
+    data_hash: str
+    series_ids: list[str]
+    stopped: list[str]
+    chosen: str
+    global_model: Any
+    calibration: Calibration
+    events: list[PolicyEvent] | None
+    summary: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    horizon: int = HORIZON
+
+
+@dataclass
+class SeriesResult:
+    """One series' fit: a record to register, or the error that stopped it."""
+
+    unique_id: str
+    ok: bool
+    error: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    record: ModelRecord | None = None
+
+
+def policy_path() -> Path:
+    """The policy calendar: ``data/policy_events.yaml`` unless the data dir is moved."""
+    return get_settings().data_dir / "policy_events.yaml"
+
+
+def contiguous(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each series' last unbroken run of months: models need contiguous histories.
+
+    A gap means no source covered those months (never a zero); what came
+    before it is a different regime of reporting and is left out.
+    """
+    frame = frame.sort_values(["unique_id", "ds"])
+    index = frame["ds"].dt.year * 12 + frame["ds"].dt.month
+    breaks = index.groupby(frame["unique_id"]).diff().ne(1)
+    run = breaks.groupby(frame["unique_id"]).cumsum()
+    last = run.groupby(frame["unique_id"]).transform("max")
+    return frame[run == last].reset_index(drop=True)
+
+
+def _origins(cutoff: pd.Timestamp, first: pd.Timestamp, n: int) -> pd.DatetimeIndex:
+    """Quarterly origins ending six months before the cut-off, each with two years behind it.
+
+    A short store (one CBP release of four years) gets fewer origins, never
+    none: the last one stands even if only its own two years support it.
+    """
+    end = cutoff - pd.DateOffset(months=6)
+    origins = pd.date_range(end=end, periods=n, freq="3MS")
+    kept = origins[origins >= first + pd.DateOffset(months=MIN_TRAIN)]
+    return kept if len(kept) else origins[-1:]
+
+
+def fit_global(frame: pd.DataFrame, h: int) -> models.GlobalRidge | None:
+    """The global model, or None where too few series-months exist to fit it.
+
+    Small stores (one CBP release) cannot support a model across series; the
+    combination then does without that member rather than failing.
+    """
+    try:
+        return models.GlobalRidge(max_h=h).fit(frame)
+    except ModelError as exc:
+        log.info("global model left out: %s", exc)
+        return None
+
+
+def plan(
+    store: Store,
+    series_ids: list[str] | None = None,
+    as_of: str | None = None,
+    n_origins: int = 8,
+    n_jobs: int = 2,
+    with_prophet: bool = False,
+) -> TrainingPlan:
+    """Backtest the candidates as of the data's cut-off and choose what is served.
+
+    Every series in the store shapes the global model; the backtest that
+    chooses the served model and calibrates its intervals runs on the series
+    being trained (all of them, unless ``series_ids`` names some).
+    """
+    frame = contiguous(store.series_frame(as_of=as_of))
+    cutoff = frame["ds"].max()
+    last = frame.groupby("unique_id")["ds"].max()
+    live = [u for u in last.index if last[u] >= models.source_newest(frame, u)]
+    stopped = sorted(set(last.index) - set(live))
+    events = load_events(policy_path()) if with_prophet else None
+    h = HORIZON
+    global_model = fit_global(frame, h)
+    firsts = frame.groupby("unique_id")["ds"].min()
+    origins = _origins(cutoff, firsts[live].min(), n_origins)
+    wanted = live if series_ids is None else [u for u in series_ids if u in set(live)]
+    tested = [u for u in wanted if firsts[u] <= origins[0] - pd.DateOffset(months=MIN_TRAIN)]
+    globals_ = {o: fit_global(frame[frame["ds"] <= o], h) for o in origins}
+    candidates = {
+        "rw": lambda u, c: models.RandomWalk(),
+        "snaive": lambda u, c: models.SeasonalNaive(),
+        "theta": lambda u, c: models.StatsForecastModel("theta"),
+        "bordercast": lambda u, c: models.Bordercast(globals_[c], events),
+    }
+    cv = cross_validate(
+        frame[frame["unique_id"].isin(tested)], candidates, origins, 6, LEVELS, n_jobs=n_jobs
+    )
+    summary = summarize(cv[cv["model"] != "snaive"])
+    chosen = str(summary.index[0])
+    calibration = pooled_calibration(cv, chosen, LEVELS)
+    return TrainingPlan(
+        frame=frame,
+        cutoff=cutoff,
+        data_hash=frame_hash(frame),
+        series_ids=sorted(wanted),
+        stopped=stopped,
+        chosen=chosen,
+        global_model=global_model,
+        calibration=calibration,
+        events=events,
+        summary=_records(summarize(cv)),
+        metrics=_series_metrics(evaluate(cv)),
+    )
+
+
+def _records(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {str(k): {c: _plain(v) for c, v in row.items()} for k, row in frame.iterrows()}
+
+
+def _plain(value: Any) -> Any:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return None if number != number else round(number, 4)
+
+
+def _series_metrics(metrics: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{unique_id: {model: {"all": {...}, "h1": {...}, ...}}}`` from :func:`evaluate`."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in metrics.to_dict("records"):
+        key = "all" if row["h"] == "all" else f"h{row['h']}"
+        values = {c: _plain(v) for c, v in row.items() if c not in ("model", "unique_id", "h")}
+        out.setdefault(row["unique_id"], {}).setdefault(row["model"], {})[key] = values
+    return out
+
+
+def served(plan: TrainingPlan) -> models.LogModel:
+    """A fresh instance of the model the backtest chose, with the pooled intervals."""
+    if plan.chosen == "rw":
+        return models.RandomWalk(calibration=plan.calibration)
+    if plan.chosen == "theta":
+        return models.StatsForecastModel("theta", calibration=plan.calibration)
+    return models.Bordercast(plan.global_model, plan.events, calibration=plan.calibration)
+
+
+def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
+    """Fit and forecast one series; an error is returned, not raised, so the rest go on."""
+    try:
+        history = plan.frame[plan.frame["unique_id"] == unique_id]
+        model = served(plan).fit(history)
+        predicted = model.predict(plan.horizon, LEVELS)
+    except Exception as exc:  # one series must never fail the others
+        log.warning("%s: training failed: %s", unique_id, exc)
+        return SeriesResult(unique_id, ok=False, error=f"{type(exc).__name__}: {exc}")
+    kind = getattr(model, "chosen_name", plan.chosen)
+    metrics = {
+        "chosen": plan.chosen,
+        "series": plan.metrics.get(unique_id, {}),
+        "overall": plan.summary,
+    }
+    record = ModelRecord(
+        unique_id=unique_id,
+        kind=kind,
+        data_cutoff=plan.cutoff,
+        data_hash=plan.data_hash,
+        artifact=model,
+        forecast=_long_forecast(predicted),
+        params={
+            "chosen": plan.chosen,
+            "horizon": plan.horizon,
+            "events": [e.id for e in plan.events or []],
+        },
+        metrics=metrics,
+    )
+    return SeriesResult(unique_id, ok=True, metrics=metrics, record=record)
+
+
+def _long_forecast(predicted: pd.DataFrame) -> pd.DataFrame:
+    parts = [
+        pd.DataFrame(
+            {
+                "ds": predicted["ds"],
+                "level": level,
+                "mean": predicted["mean"],
+                "lower": predicted[f"lo-{level}"],
+                "upper": predicted[f"hi-{level}"],
+            }
+        )
+        for level in LEVELS
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def commit(store: Store, plan: TrainingPlan, results: list[SeriesResult]) -> dict[str, Any]:
+    """Register every successful fit in one transaction; report what failed."""
+    registry = Registry(store, get_settings().model_dir)
+    records = [r.record for r in results if r.ok and r.record is not None]
+    registry.save(records)
+    failed = {r.unique_id: r.error for r in results if not r.ok}
+    return {
+        "cutoff": f"{plan.cutoff:%Y-%m}",
+        "chosen": plan.chosen,
+        "trained": len(records),
+        "failed": failed,
+        "stopped": plan.stopped,
+        "summary": plan.summary,
+    }
+
+
+def _train_chunk(plan: TrainingPlan, ids: list[str]) -> list[SeriesResult]:
+    return [train_one(plan, uid) for uid in ids]
+
+
+def train(
+    store: Store,
+    series_ids: list[str] | None = None,
+    workers: int = 2,
+    progress: bool = False,
+    with_prophet: bool = False,
+) -> dict[str, Any]:
+    """Plan, fit every series on ``workers`` processes, commit; the CLI's ``train``."""
+    started = time.perf_counter()
+    the_plan = plan(store, series_ids, n_jobs=workers, with_prophet=with_prophet)
+    planned = time.perf_counter()
+    ids = the_plan.series_ids
+    chunks = [ids[i :: max(workers, 1) * 4] for i in range(max(workers, 1) * 4)]
+    results: list[SeriesResult] = []
+    if workers <= 1:
+        results = _train_chunk(the_plan, ids)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_train_chunk, the_plan, c) for c in chunks if c]
+            bar = _progress(len(futures), progress)
+            for future in futures:
+                results.extend(future.result())
+                bar.update(1)
+            bar.close()
+    summary = commit(store, the_plan, results)
+    summary["seconds"] = {
+        "plan": round(planned - started, 1),
+        "total": round(time.perf_counter() - started, 1),
+    }
+    return summary
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc="training", unit="batch")

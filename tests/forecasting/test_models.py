@@ -1,0 +1,168 @@
+"""Models: the interface, anchoring after breaks, sparse and stopped series, no look-ahead."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import models as m
+from forecasting.backtest import cross_validate, summarize
+from forecasting.errors import ConfigError, NotFitted, UnknownSeries
+from forecasting.intervals import calibrate_cv
+from forecasting.policy import load_events
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKBOOK = "ohss-khsm-usbp-encounters-fy2000-fy2025.xlsx"
+COLUMNS = ["ds", "mean", "lo-80", "hi-80", "lo-95", "hi-95"]
+
+
+def series(values, start="2015-01-01", uid="CN:southwest:usbp") -> pd.DataFrame:
+    ds = pd.date_range(start, periods=len(values), freq="MS")
+    return pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.asarray(values, float)})
+
+
+def noisy(n: int, level: float, seed: int, sd: float = 0.15) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.round(level * np.exp(np.cumsum(rng.normal(0, sd, n)) * 0.3) / 10) * 10
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    """Twelve synthetic series, enough for the global model, one with a Jan-2025-like break."""
+    parts = [series(noisy(120, 2000 * (i + 1), i), uid=f"C{i}:southwest:usbp") for i in range(12)]
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def workbook_frame() -> pd.DataFrame:
+    from forecasting.readers import read
+
+    for path in (ROOT / "data" / WORKBOOK, ROOT.parent / "shared" / "data" / WORKBOOK):
+        if path.exists():
+            counts = read(path.name, path.read_bytes()).counts
+            uid = counts["citizenship"] + ":" + counts["region"] + ":" + counts["component"]
+            frame = pd.DataFrame({"unique_id": uid, "ds": counts["month"], "y": counts["count"]})
+            return frame.astype({"y": float}).sort_values(["unique_id", "ds"])
+    pytest.skip("bundled workbook not found")
+
+
+def test_config_is_checked_at_once_and_predict_needs_fit() -> None:
+    with pytest.raises(ConfigError, match="season must be a positive integer"):
+        m.SeasonalNaive(season=0)
+    with pytest.raises(ConfigError, match="kind must be 'theta' or 'ets'"):
+        m.StatsForecastModel("arima")
+    with pytest.raises(ConfigError, match="how must be 'median' or 'mean'"):
+        m.Anchored({"rw": m.RandomWalk()}, how="mode")
+    with pytest.raises(NotFitted):
+        m.RandomWalk().predict(3)
+
+
+@pytest.mark.parametrize(
+    "model", [m.RandomWalk(), m.SeasonalNaive(), m.SparseMedian(), m.StatsForecastModel("theta")]
+)
+def test_predict_shape_and_ordered_intervals(model: m.LogModel) -> None:
+    hist = series(noisy(60, 500, 1))
+    out = model.fit(hist).predict(12)
+    assert list(out.columns) == COLUMNS
+    assert out["ds"].iloc[0] == pd.Timestamp("2020-01-01") and len(out) == 12
+    assert (out["lo-95"] <= out["lo-80"]).all() and (out["lo-80"] <= out["mean"]).all()
+    assert (out["mean"] <= out["hi-80"]).all() and (out["hi-80"] <= out["hi-95"]).all()
+    assert (out["lo-95"] >= 0).all()
+
+
+def test_random_walk_carries_the_last_value() -> None:
+    out = m.RandomWalk().fit(series([5, 7, 1234])).predict(3)
+    assert out["mean"].tolist() == pytest.approx([1234] * 3)
+
+
+def test_forecast_after_an_abrupt_break_stays_near_the_new_level(panel: pd.DataFrame) -> None:
+    # ten years near 20,000 a month, then a fall of almost 90% in two months
+    values = np.r_[noisy(118, 20000, 7, sd=0.05), 9000, 2300]
+    broken = series(values, uid="C0:southwest:usbp")
+    frame = pd.concat([panel[panel["unique_id"] != "C0:southwest:usbp"], broken])
+    gm = m.GlobalRidge(max_h=6).fit(frame)
+    fc = m.forecast_series(frame, "C0:southwest:usbp", h=6, global_model=gm)
+    assert fc.status == "ok"
+    assert 1500 <= fc.forecast["mean"].iloc[0] <= 3500
+    assert fc.forecast["mean"].max() < 6000  # not waiting for the old level to come back
+
+
+def test_sparse_series_get_the_simple_model() -> None:
+    values = np.zeros(60)
+    values[[10, 30, 55]] = 10
+    fc = m.forecast_series(series(values), "CN:southwest:usbp", h=6)
+    assert fc.status == "sparse" and fc.model == "sparse"
+    assert (fc.forecast["mean"] == 0).all() and (fc.forecast["hi-95"] >= 0).all()
+
+
+def test_series_that_stopped_reporting_is_not_forecast_as_zero(panel: pd.DataFrame) -> None:
+    gone = series(noisy(100, 800, 3), uid="ZZ:southwest:usbp")
+    frame = pd.concat([panel, gone])
+    fc = m.forecast_series(frame, "ZZ:southwest:usbp", h=6)
+    assert fc.status == "stopped" and fc.forecast is None
+    assert "not forecast: stopped reporting after 2023-04" in fc.message
+    with pytest.raises(UnknownSeries):
+        m.forecast_series(frame, "XX:southwest:usbp")
+
+
+def test_as_of_forecast_ignores_data_appended_later(panel: pd.DataFrame) -> None:
+    gm = m.GlobalRidge(max_h=6).fit(panel[panel["ds"] <= "2019-06-01"])
+    early = panel[panel["ds"] <= "2019-06-01"]
+    before = m.forecast_series(early, "C3:southwest:usbp", 6, as_of="2019-06", global_model=gm)
+    after = m.forecast_series(panel, "C3:southwest:usbp", 6, as_of="2019-06", global_model=gm)
+    pd.testing.assert_frame_equal(before.forecast, after.forecast)
+    assert before.as_of == pd.Timestamp("2019-06-01")
+    # a global model trained past the origin is left out rather than leaking the future
+    late = m.GlobalRidge(max_h=6).fit(panel)
+    with_late = m.forecast_series(panel, "C3:southwest:usbp", 6, as_of="2019-06", global_model=late)
+    alone = m.forecast_series(panel, "C3:southwest:usbp", 6, as_of="2019-06")
+    pd.testing.assert_frame_equal(with_late.forecast, alone.forecast)
+
+
+def test_global_model_and_combination_pickle(panel: pd.DataFrame) -> None:
+    gm = m.GlobalRidge(max_h=3).fit(panel)
+    model = m.Bordercast(gm).fit(panel[panel["unique_id"] == "C1:southwest:usbp"])
+    again = pickle.loads(pickle.dumps(model))
+    pd.testing.assert_frame_equal(model.predict(3), again.predict(3))
+
+
+def test_empirical_intervals_cover_what_they_claim_on_real_series(workbook_frame) -> None:
+    ids = ["MX:southwest:usbp", "GT:southwest:usbp", "HN:southwest:usbp", "SV:southwest:usbp"]
+    sub = workbook_frame[workbook_frame["unique_id"].isin(ids)]
+    origins = pd.date_range("2006-01-01", "2024-05-01", freq="2MS")
+    cv = cross_validate(sub, {"rw": lambda u, c: m.RandomWalk()}, origins, 6)
+    cv = calibrate_cv(cv)
+    scored = cv[cv["cutoff"] >= "2014-01-01"]
+    cov = summarize(scored)
+    assert 0.72 <= cov.loc["rw", "cov-80"] <= 0.88
+    assert 0.88 <= cov.loc["rw", "cov-95"] <= 0.98
+
+
+@pytest.mark.slow
+def test_prophet_member_uses_known_events_and_pickles_without_stan(workbook_frame) -> None:
+    events = load_events(ROOT / "data" / "policy_events.yaml")
+    hist = workbook_frame[workbook_frame["unique_id"] == "VE:southwest:usbp"]
+    hist = hist[hist["ds"] <= "2023-03-01"]
+    model = m.ProphetModel(events).fit(hist)
+    assert model.model_.stan_backend is None
+    used = {e.id for e in model.used_events_}
+    assert "parole-venezuela" in used and "title42-end" not in used  # in effect after the cut
+    assert set(model.effects()) == used
+    out = pickle.loads(pickle.dumps(model)).predict(6)
+    assert list(out.columns) == COLUMNS and np.isfinite(out["mean"]).all()
+
+
+@pytest.mark.slow
+def test_train_all_covers_every_series(workbook_frame) -> None:
+    frame = workbook_frame[workbook_frame["unique_id"].str.endswith(":southwest:usbp")]
+    result = m.train_all(frame, h=6, n_origins=4, n_jobs=1)
+    assert set(result.artifacts) == set(frame["unique_id"])
+    statuses = {a.status for a in result.artifacts.values()}
+    assert statuses <= {"ok", "sparse", "stopped"} and "ok" in statuses
+    ok = next(a for a in result.artifacts.values() if a.status == "ok")
+    assert list(ok.model.predict(6).columns) == COLUMNS
+    assert result.calibration.cutoff <= result.cutoff

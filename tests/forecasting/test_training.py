@@ -1,0 +1,112 @@
+"""Training, the registry and forecasts on a real CBP release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forecasting.errors import ArtifactTampered, ConfigError, NoModel
+from forecasting.forecasts import get_backtest, get_forecast
+from forecasting.ingest import ingest
+from forecasting.registry import Registry
+from forecasting.settings import Settings
+from forecasting.store import Store
+from forecasting.training import plan, train, train_one
+from tests.conftest import CBP_SW
+from tests.factories import SW_HEADER, sw_row, write_csv
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, dict]:
+    root = tmp_path_factory.mktemp("training")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BORDERCAST_MODEL_DIR", str(root / "models"))
+    from forecasting.settings import get_settings
+
+    get_settings.cache_clear()
+    store = Store(f"sqlite:///{root / 'train.db'}")
+    ingest(store, str(CBP_SW))
+    summary = train(store, workers=2)
+    yield store, summary
+    mp.undo()
+    get_settings.cache_clear()
+
+
+def test_every_reported_series_is_trained_and_forecast(trained) -> None:  # type: ignore[no-untyped-def]
+    store, summary = trained
+    assert summary["failed"] == {}
+    assert summary["trained"] == len({s.unique_id for s in store.series()})
+    found = get_forecast(store, "Mexico", "southwest", "usbp", horizon=12, level=95)
+    assert found["as_of"] == "2025-08"
+    assert [r["month"] for r in found["forecast"]][:2] == ["2025-09", "2025-10"]
+    assert all(r["lower"] <= r["mean"] <= r["upper"] for r in found["forecast"])
+    metrics = found["model"]["metrics"]["series"]
+    assert {"rw", "snaive", "bordercast"} <= set(metrics)
+
+
+def test_backtest_is_published_with_the_baselines(trained) -> None:  # type: ignore[no-untyped-def]
+    store, _ = trained
+    found = get_backtest(store, "GT", "southwest", "all")
+    assert found["chosen"] in found["models"]
+    assert {"h1", "h6", "all"} <= set(found["models"]["rw"])
+    assert found["models"]["rw"]["all"]["rel_mae"] == 1.0
+
+
+def test_a_tampered_artifact_is_refused(trained) -> None:  # type: ignore[no-untyped-def]
+    store, _ = trained
+    registry = Registry(store, Settings().model_dir)
+    version = registry.current("HN:southwest:ofo")
+    path = Path(version.artifact_path)
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        with pytest.raises(ArtifactTampered, match="does not match"):
+            get_forecast(store, "HN", "southwest", "ofo", horizon=18)
+    finally:
+        path.write_bytes(original)
+    assert len(get_forecast(store, "HN", "southwest", "ofo", horizon=18)["forecast"]) == 18
+
+
+def test_as_of_forecast_ignores_later_data(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store, _ = trained
+    before = get_forecast(store, "MX", "southwest", "usbp", horizon=3, as_of="2025-06")
+    later = write_csv(
+        tmp_path / "later.csv",
+        SW_HEADER,
+        [
+            sw_row("2025 (FYTD)", "SEP", "U.S. Border Patrol", "Mexico", 90000),
+            sw_row("2025 (FYTD)", "SEP", "Office of Field Operations", "Mexico", 10),
+        ],
+    )
+    ingest(store, str(later))
+    after = get_forecast(store, "MX", "southwest", "usbp", horizon=3, as_of="2025-06")
+    assert before["forecast"] == after["forecast"]
+    assert before["as_of"] == "2025-06"
+
+
+def test_bad_parameters_are_named(trained) -> None:  # type: ignore[no-untyped-def]
+    store, _ = trained
+    with pytest.raises(ConfigError, match="level must be one of 80, 95"):
+        get_forecast(store, "MX", "southwest", "usbp", level=90)
+    with pytest.raises(ConfigError, match="horizon"):
+        get_forecast(store, "MX", "southwest", "usbp", horizon=0)
+
+
+def test_a_failing_series_is_reported_and_the_rest_finish(trained) -> None:  # type: ignore[no-untyped-def]
+    store, _ = trained
+    the_plan = plan(store, ["MX:southwest:usbp"])
+    broken = the_plan.frame.copy()
+    broken.loc[broken["unique_id"] == "MX:southwest:usbp", "y"] = -1.0
+    the_plan.frame = broken
+    assert not train_one(the_plan, "MX:southwest:usbp").ok
+    assert train_one(the_plan, "GT:southwest:usbp").ok
+
+
+def test_no_model_before_training(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    ingest(store, str(CBP_SW))
+    with pytest.raises(NoModel, match="MX:southwest:usbp"):
+        get_forecast(store, "MX", "southwest", "usbp")
