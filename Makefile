@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: up install system data test test-fast lint format bench clean
+.PHONY: up install system data train test test-fast lint format bench clean
 
 # Install, load every bundled file, then start the Prefect server and UI (:4200),
 # the scheduled deployment's runner and the API (:8000). Ctrl-C stops all.
-up: data
+up: data var/.trained
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/dev-up.sh
 
 install: $(STAMP) system
@@ -36,6 +36,14 @@ system:
 # Ingest every bundled file (a file already ingested is skipped by its checksum).
 data: install
 	$(BIN)/bordercast ingest data/ohss-*.xlsx data/cbp-*.csv data/transit/*.csv
+
+# Train every series once the data is in; again only when data/ changes (or `make train`).
+var/.trained: $(wildcard data/*.csv data/*.xlsx data/transit/*.csv data/policy_events.yaml)
+	$(MAKE) train
+	@touch $@
+
+train: install
+	$(BIN)/bordercast train --workers 2
 
 # The whole suite: fast tests, then the slow, PostgreSQL, browser and external ones.
 test: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from forecasting.store import Store
 from service import backend
 from service.app import create_app, problem
 from service.backend import FeatureUnavailable
-from tests.conftest import CBP_STATE_OLD
+from tests.conftest import CBP_STATE_OLD, ROOT, WORKBOOK
 from tests.service.conftest import FakeForecasts, carry_forward
 
 CN_SW = {"region": "southwest", "component": "usbp"}
@@ -491,3 +492,23 @@ def test_openapi_documents_every_route_with_models(client: TestClient) -> None:
     assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/ForecastOut")
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
+
+
+def test_indicators_give_the_darien_lead_for_china(tmp_path: Path) -> None:
+    from forecasting.ingest import ingest as ingest_file
+
+    store = Store(f"sqlite:///{tmp_path / 'transit.db'}")
+    for path in (
+        WORKBOOK,
+        ROOT / "data" / "transit" / "panama-darien-irregular-transit-by-nationality.csv",
+    ):
+        ingest_file(store, str(path))
+    with TestClient(create_app(store)) as client:
+        body = client.get("/v1/indicators/china", params={"as_of": "2024-11"}).json()
+        unknown = client.get("/v1/indicators/atlantis")
+    darien = next(i for i in body["indicators"] if i["source"] == "panama-darien")
+    assert body["citizenship"] == {"code": "CN", "name": "China"}
+    assert darien["relation"]["lead_months"] == 1
+    assert darien["relation"]["correlation"] > 0.9
+    assert sum(p["count"] for p in darien["history"] if p["month"].startswith("2023")) == 25565
+    assert unknown.status_code == 404
