@@ -60,7 +60,12 @@ class TrainingPlan:
 
 @dataclass
 class SeriesResult:
-    """One series' fit: a record to register, or the error that stopped it."""
+    """One series' fit: a record to register, or the error that stopped it.
+
+    ``metrics`` holds each model's backtest figures over horizons 1-6
+    (``{"bordercast": {"rel_mae": ...}, "rw": {...}}``), for run reports; the
+    per-horizon detail travels in the record.
+    """
 
     unique_id: str
     ok: bool
@@ -227,7 +232,8 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
         },
         metrics=metrics,
     )
-    return SeriesResult(unique_id, ok=True, metrics=metrics, record=record)
+    figures = {m: v.get("all", {}) for m, v in plan.metrics.get(unique_id, {}).items()}
+    return SeriesResult(unique_id, ok=True, metrics=figures, record=record)
 
 
 def _long_forecast(predicted: pd.DataFrame) -> pd.DataFrame:

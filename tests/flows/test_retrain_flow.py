@@ -42,4 +42,4 @@ def test_every_series_is_trained_in_batches_and_a_failure_is_listed(flow_env, mo
     assert len(names) == 2  # batches of two
     (table,) = artifacts(flow_run_id, BACKTESTS_KEY)
     assert broken in table["data"] and "injected failure" in table["data"]
-    assert "random_walk" in table["data"]
+    assert "rw rel_mae" in table["data"]  # the baseline beside every model
