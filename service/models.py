@@ -17,7 +17,7 @@ Region = Literal["all", "southwest", "northern", "other"]
 Component = Literal["all", "usbp", "ofo"]
 Severity = Literal["watch", "warning", "critical"]
 AlertKind = Literal["surge", "drop"]
-AlertStatus = Literal["open", "resolved"]
+AlertStatus = Literal["open", "escalated", "resolved"]
 
 #: A calendar month as the CLI writes it; years outside 1900-2099 are refused up front.
 MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
