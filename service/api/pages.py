@@ -28,39 +28,29 @@ router = APIRouter(tags=["page"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 
-def backtest_table(backtest: dict[str, Any] | None) -> tuple[list[str], list[dict[str, Any]]]:
-    """Rows of per-model scalar metrics from whatever shape the library publishes.
+#: Backtest figures shown on the page, over horizons 1-6, with their column titles.
+BACKTEST_COLUMNS = {
+    "rel_mae": "MAE vs random walk",
+    "mase": "MASE",
+    "smape": "sMAPE",
+    "cov-80": "80% covers",
+    "cov-95": "95% covers",
+}
 
-    Accepts ``{"models": [{"model": ..., "MASE": ...}, ...]}`` or
-    ``{"models": {"name": {"MASE": ...}}}``; per-horizon lists are shown as
-    their mean so the table stays one line per model.
-    """
+
+def backtest_table(backtest: dict[str, Any] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per model (the served one and the baselines) of its figures over horizons 1-6."""
     if not backtest:
         return [], []
-    models = backtest.get("models", backtest.get("metrics"))
-    if isinstance(models, dict):
-        models = [
-            {"model": name, **(m if isinstance(m, dict) else {})} for name, m in models.items()
-        ]
-    if not isinstance(models, list):
-        return [], []
-    rows: list[dict[str, Any]] = []
-    columns: list[str] = []
-    for entry in models:
-        if not isinstance(entry, dict):
-            continue
-        row: dict[str, Any] = {}
-        for key, value in entry.items():
-            if isinstance(value, dict):
-                value = list(value.values())
-            if isinstance(value, list):
-                numbers = [v for v in value if isinstance(v, int | float)]
-                value = sum(numbers) / len(numbers) if numbers else None
-            row[key] = value
-            if key not in columns:
-                columns.append(key)
+    rows = []
+    for name, per_horizon in backtest.get("models", {}).items():
+        figures = per_horizon.get("all", {})
+        row: dict[str, Any] = {"model": name}
+        for key, title in BACKTEST_COLUMNS.items():
+            value = figures.get(key)
+            row[title] = None if value is None else round(float(value), 3)
         rows.append(row)
-    return columns, rows
+    return ["model", *BACKTEST_COLUMNS.values()], rows
 
 
 def _choose(
@@ -114,7 +104,8 @@ def index(
         history = store.history(ref.code, ref.region, ref.component)
         forecast, forecast_reason = forecast_or_reason(store, ref, 12, 80, None)
         backtest, backtest_reason = backtest_or_reason(store, ref)
-        alerts, alerts_reason = alerts_or_reason(store, ref, status="open")
+        alerts, alerts_reason = alerts_or_reason(store, ref)
+        alerts = [a for a in alerts if a["status"] != "resolved"]  # open and escalated
         columns, rows = backtest_table(backtest)
         chart_query = urlencode({"region": ref.region, "component": ref.component})
         context.update(
