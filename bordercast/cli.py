@@ -195,6 +195,11 @@ def train(
     """Backtest, choose and fit every series; register the models and their forecasts."""
     from forecasting.training import train as train_all
 
+    typer.echo(
+        "training: backtesting the candidates, then fitting every series "
+        "(several minutes on 2 cores)...",
+        err=True,
+    )
     summary = train_all(
         open_store(), series, workers=workers, progress=sys.stderr.isatty(), with_prophet=prophet
     )
