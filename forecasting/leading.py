@@ -1,0 +1,335 @@
+"""Leading transit indicators in the forecast: a model that reads them, and when to use it.
+
+:class:`IndicatorModel` predicts the log1p change of a series' encounters
+from the transit indicators of its citizenship (Darién crossings, Mexico's
+irregular migrants, regular entries into Ecuador), anchored on the last
+encounter value like every model of :mod:`forecasting.models`:
+
+* as of the origin ``t`` each indicator keeps only the months public then
+  (month ``M`` once ``M + lag <= t``, the lag per source from
+  :data:`~forecasting.indicators.PUBLICATION_LAG`); the model cuts again
+  itself, so an uncut frame cannot leak;
+* its lead ``L`` on the encounters is measured with
+  :func:`~forecasting.indicators.relation` on the months up to ``t`` only,
+  and an indicator whose level correlation is below ``min_corr`` is left out;
+* per horizon a ridge without intercept (so no signal means the random
+  walk's zero change) is fitted on the past pairs ``(features at s,
+  z[s+k] - z[s])`` whose target month ``s + k <= t``. Features at ``s``:
+  ``new`` (the indicator's change from the month aligned with ``s`` to its
+  last public month: the part of the coming encounters it already shows;
+  zero when the lead does not exceed the lag) and ``gap`` (the indicator's
+  log level minus the aligned encounters', less its trailing 12-month
+  mean: encounters below what the indicator implies tend to catch up).
+
+:func:`choose` backtests the model with and without indicators on past
+origins where an indicator existed, scores only targets already observed at
+the origin, and keeps the better one per horizon; :class:`Leading` is that
+choice as a served :class:`~forecasting.models.LogModel`, with the choice
+and both scores in :attr:`Leading.metadata`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.indicators import PUBLICATION_LAG, relation, source_of
+from forecasting.intervals import Calibration
+from forecasting.models import LogModel, RandomWalk
+
+#: The indicator sources a model may read (regular entries: Ecuador's only).
+SOURCES = ("panama-darien", "mexico-irregular", "entries-ECU")
+
+#: Fewest scored origins before the indicator model can be chosen.
+MIN_SCORED = 6
+
+
+def _indicator_name(unique_id: str) -> str:
+    return unique_id.split(":", 1)[0]
+
+
+def citizenship_indicators(frame: pd.DataFrame, citizenship: str) -> pd.DataFrame:
+    """The rows of an ``indicator_frame`` for one citizenship and the sources used here."""
+    parts = frame["unique_id"].str.split(":", n=1, expand=True)
+    keep = (parts[1] == citizenship) & parts[0].isin(SOURCES)
+    return frame[keep.to_numpy()].reset_index(drop=True)
+
+
+def known_at(
+    frame: pd.DataFrame, origin: pd.Timestamp, lags: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """Indicator rows public at ``origin``: month ``M`` once ``M + lag <= origin``."""
+    all_lags = {**PUBLICATION_LAG, **(lags or {})}
+    lag = frame["unique_id"].map(lambda u: all_lags[source_of(_indicator_name(u))])
+    known = frame["ds"].dt.to_period("M") + lag.to_numpy()
+    return frame[(known <= pd.Timestamp(origin).to_period("M")).to_numpy()]
+
+
+class IndicatorModel(LogModel):
+    """The log1p change of encounters from the transit indicators' known months.
+
+    Parameters
+    ----------
+    indicators : DataFrame
+        ``unique_id`` (``panama-darien:CN``), ``ds``, ``y`` of the series'
+        citizenship (:func:`~forecasting.indicators.indicator_frame`); rows
+        not public at the history's last month are dropped at fit.
+    lags : mapping, optional
+        Publication lags by source, overriding ``PUBLICATION_LAG``.
+    max_h : int
+        Horizons with a regression of their own; longer ones reuse the last.
+    lam : float
+        Ridge penalty relative to the features' mean square (1 halves an
+        orthogonal feature's coefficient).
+    window : int
+        Most recent pairs fitted on.
+    max_lead, min_corr, min_pairs : int, float, int
+        Leads tried, least level correlation for an indicator to be used,
+        fewest pairs for a horizon's regression (else zero change).
+    """
+
+    name = "indicator"
+
+    def __init__(
+        self,
+        indicators: pd.DataFrame,
+        lags: Mapping[str, int] | None = None,
+        max_h: int = 3,
+        lam: float = 1.0,
+        window: int = 36,
+        max_lead: int = 3,
+        min_corr: float = 0.5,
+        min_pairs: int = 12,
+        calibration: Calibration | None = None,
+    ) -> None:
+        super().__init__(calibration)
+        self.indicators = indicators
+        self.lags = {**PUBLICATION_LAG, **(lags or {})}
+        self.max_h, self.lam, self.window = max_h, lam, window
+        self.max_lead, self.min_corr, self.min_pairs = max_lead, min_corr, min_pairs
+        self.used_: dict[str, dict[str, Any]] = {}
+        self.coef_: list[np.ndarray | None] = []
+        self.x_now_: np.ndarray | None = None
+
+    # -- features ---------------------------------------------------------------
+
+    def _features(self, z: np.ndarray, months: pd.DatetimeIndex) -> np.ndarray:
+        """Features of each history month (rows) for every used indicator (columns)."""
+        origin = months[-1]
+        known = known_at(self.indicators, origin, self.lags)
+        pad = self.max_lead + 14
+        start = months[0] - pd.DateOffset(months=pad)
+        grid = pd.date_range(start, origin, freq="MS")
+        zg = np.full(len(grid), np.nan)
+        zg[pad:] = z
+        cols: list[np.ndarray] = []
+        self.used_ = {}
+        enc = pd.Series(z, index=months)
+        for uid, part in known.groupby("unique_id", sort=True):
+            series = pd.Series(part["y"].to_numpy(), index=part["ds"])
+            rel = relation(series, enc, max_lead=self.max_lead, as_of=origin)
+            if rel["lead_months"] is None or rel["correlation"] < self.min_corr:
+                continue
+            lead = int(rel["lead_months"])
+            lag = self.lags[source_of(_indicator_name(str(uid)))]
+            li = np.log1p(series.reindex(grid).to_numpy(dtype=float))
+            n = len(grid)
+            idx = np.arange(n)
+            a = idx - lag  # last public indicator month at s
+            aligned = idx - lead  # indicator month aligned with encounters at s
+            new = np.zeros(n)
+            if lead > lag:
+                new = _take(li, a) - _take(li, aligned)
+            m = np.minimum(aligned, a)  # latest month with both indicator and its encounters
+            gap = _take(li, m) - _take(zg, m + lead)
+            trail = np.vstack([_take(li, m - k) - _take(zg, m - k + lead) for k in range(1, 13)])
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                base = np.nanmean(np.where(np.isfinite(trail), trail, np.nan), axis=0)
+            gapf = gap - base
+            self.used_[str(uid)] = {**rel, "lag_months": lag}
+            cols.extend([new, gapf] if lead > lag else [gapf])
+        if not cols:
+            return np.zeros((len(months), 0))
+        x = np.column_stack(cols)[pad:]
+        return np.where(np.isfinite(x), x, 0.0)
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        z, months = self.z_, self.ds_
+        x = self._features(z, months)
+        self.x_now_ = x[-1] if len(x) else None
+        self.coef_ = []
+        for k in range(1, self.max_h + 1):
+            rows = np.arange(max(0, len(z) - k - self.window), len(z) - k)
+            if x.shape[1] == 0 or len(rows) < self.min_pairs:
+                self.coef_.append(None)
+                continue
+            xs, y = x[rows], z[rows + k] - z[rows]
+            scale = float(np.mean(xs**2)) + 1e-9
+            pen = self.lam * len(rows) * scale * np.eye(xs.shape[1])
+            self.coef_.append(np.linalg.solve(xs.T @ xs + pen, xs.T @ y))
+
+    def delta(self, h: int) -> np.ndarray:
+        out = np.zeros(h)
+        if self.x_now_ is None:
+            return out
+        for k in range(1, h + 1):
+            beta = self.coef_[min(k, self.max_h) - 1]
+            if beta is not None:
+                out[k - 1] = float(self.x_now_ @ beta)
+        return out
+
+    @property
+    def active(self) -> bool:
+        """Whether any indicator entered the fit (else the forecast is the random walk)."""
+        return any(b is not None for b in self.coef_)
+
+
+def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[idx]`` with NaN where ``idx`` is out of range."""
+    out = np.full(len(idx), np.nan)
+    ok = (idx >= 0) & (idx < len(a))
+    out[ok] = a[idx[ok]]
+    return out
+
+
+class Blend(LogModel):
+    """The mean of a base model's change and the indicator model's (the "with" candidate)."""
+
+    name = "with"
+
+    def __init__(self, base: LogModel, indicator: IndicatorModel, weight: float = 0.5) -> None:
+        super().__init__(base.calibration)
+        self.base, self.indicator, self.weight = base, indicator, weight
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        self.base.fit(history)
+        self.indicator.fit(history)
+
+    def delta(self, h: int) -> np.ndarray:
+        b = self.base.delta(h)
+        if not self.indicator.active:
+            return b
+        return (1 - self.weight) * b + self.weight * self.indicator.delta(h)
+
+
+# -- the per-series choice ------------------------------------------------------
+
+
+def choice_from_errors(
+    errors: pd.DataFrame, as_of: pd.Timestamp, min_scored: int = MIN_SCORED
+) -> dict[int, dict[str, Any]]:
+    """Per horizon, keep ``with`` when it beat ``without`` on targets observed by ``as_of``.
+
+    ``errors`` has ``cutoff, ds, h, ae_with, ae_without, active`` (one row per
+    past forecast; ``active``: an indicator entered the fit). Only rows with
+    ``ds <= as_of`` and ``active`` are scored; the score is the geometric
+    mean of ``ae_with / ae_without`` (errors under one count as one), and
+    ``with`` is kept when it is below 1 over at least ``min_scored`` origins.
+    """
+    seen = errors[(errors["ds"] <= as_of) & errors["active"].astype(bool)]
+    out: dict[int, dict[str, Any]] = {}
+    for k in sorted(errors["h"].unique()):
+        part = seen[seen["h"] == k]
+        lr = np.log(part["ae_with"].clip(lower=1.0) / part["ae_without"].clip(lower=1.0))
+        rel = float(np.exp(lr.mean())) if len(part) else None
+        use = rel is not None and len(part) >= min_scored and rel < 1.0
+        out[int(k)] = {"use": bool(use), "rel_with_vs_without": rel, "n": len(part)}
+    return out
+
+
+def choose(
+    history: pd.DataFrame,
+    indicators: pd.DataFrame,
+    without: Callable[[], LogModel] = RandomWalk,
+    h: int = 3,
+    n_origins: int = 24,
+    lags: Mapping[str, int] | None = None,
+    **kwargs: Any,
+) -> dict[int, dict[str, Any]]:
+    """Backtest with vs without indicators on the last ``n_origins`` monthly origins.
+
+    Every past origin sees only its own history and the indicator months
+    public then; targets after the history's end are not scored. Returns
+    :func:`choice_from_errors` as of the history's last month.
+    """
+    history = history.reset_index(drop=True)
+    rows = []
+    last = len(history) - 1
+    for t in range(max(24, last - n_origins - h + 1), last):
+        past = history.iloc[: t + 1]
+        cutoff = pd.Timestamp(past["ds"].iloc[-1])
+        ind = known_at(indicators, cutoff, lags)
+        w = Blend(without(), IndicatorModel(ind, lags=lags, **kwargs)).fit(past)
+        wo = without().fit(past)
+        pw, po = w.point_log(h), wo.point_log(h)
+        for k in range(1, h + 1):
+            if t + k > last:
+                break
+            y = float(history["y"].iloc[t + k])
+            rows.append(
+                {
+                    "cutoff": cutoff,
+                    "ds": pd.Timestamp(history["ds"].iloc[t + k]),
+                    "h": k,
+                    "ae_with": abs(y - np.expm1(max(pw[k - 1], 0.0))),
+                    "ae_without": abs(y - np.expm1(max(po[k - 1], 0.0))),
+                    "active": w.indicator.active,
+                }
+            )
+    errors = pd.DataFrame(rows, columns=["cutoff", "ds", "h", "ae_with", "ae_without", "active"])
+    if errors.empty:
+        return {k: {"use": False, "rel_with_vs_without": None, "n": 0} for k in range(1, h + 1)}
+    return choice_from_errors(errors, pd.Timestamp(history["ds"].iloc[-1]))
+
+
+class Leading(LogModel):
+    """The served model with the per-series, per-horizon indicator choice applied.
+
+    Fits :func:`choose` on the history, then the chosen candidate per
+    horizon; :attr:`metadata` holds the choice, both scores and the
+    indicators used with their leads.
+    """
+
+    name = "leading"
+
+    def __init__(
+        self,
+        indicators: pd.DataFrame,
+        without: Callable[[], LogModel] = RandomWalk,
+        h: int = 3,
+        n_origins: int = 24,
+        lags: Mapping[str, int] | None = None,
+        calibration: Calibration | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(calibration)
+        self.indicators, self.without, self.h = indicators, without, h
+        self.n_origins, self.lags, self.kwargs = n_origins, lags, kwargs
+        self.metadata: dict[str, Any] = {}
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        cutoff = pd.Timestamp(history["ds"].iloc[-1])
+        ind = known_at(self.indicators, cutoff, self.lags)
+        choice = choose(
+            history, ind, self.without, self.h, self.n_origins, self.lags, **self.kwargs
+        )
+        self.with_ = Blend(self.without(), IndicatorModel(ind, lags=self.lags, **self.kwargs))
+        self.with_.fit(history)
+        self.without_ = self.without().fit(history)
+        self.choice_ = choice
+        self.metadata = {
+            "choice": {k: ("with" if c["use"] else "without") for k, c in choice.items()},
+            "scores": choice,
+            "indicators": self.with_.indicator.used_,
+            "as_of": cutoff.strftime("%Y-%m"),
+        }
+
+    def delta(self, h: int) -> np.ndarray:
+        dw, do = self.with_.delta(h), self.without_.delta(h)
+        use = [self.choice_.get(min(k, self.h), {}).get("use", False) for k in range(1, h + 1)]
+        return np.where(use, dw, do)
