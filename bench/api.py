@@ -97,7 +97,7 @@ def start_server(url: str, workdir: Path, stub: bool) -> tuple[subprocess.Popen[
         STUB_ENV: "1" if stub else "0",
         "PYTHONPATH": str(ROOT),
     }
-    # The same uvicorn settings as `bordercast serve` (log level info, access log on).
+    # The same uvicorn settings as `bordercast serve` (log level info, no access log).
     command = [
         sys.executable,
         "-m",
@@ -110,6 +110,7 @@ def start_server(url: str, workdir: Path, stub: bool) -> tuple[subprocess.Popen[
         str(port),
         "--log-level",
         "info",
+        "--no-access-log",
     ]
     log = (workdir / "server.log").open("wb")
     server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -541,11 +541,21 @@ def deploy(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (costs tail latency under load).")
+    ] = False,
 ) -> None:
     """Run the HTTP API and the page (uvicorn, ``service.app:create_app``); docs at /docs."""
     import uvicorn
 
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 def main() -> None:
