@@ -92,41 +92,14 @@ def ingest(store: Store, reading: TransitReading, sha256: str, location: str) ->
         last_month=reading.last_month.strftime("%Y-%m"),
         series=reading.series,
     )
-    with store.engine.begin() as conn:
-        known = conn.execute(select(batches.c.id).where(batches.c.sha256 == sha256)).scalar()
-        if known is not None:
-            summary.already_ingested = True
-            summary.unchanged = len(values)
-            summary.batch_id = known
-            return summary
-        batch_id = conn.execute(
-            insert(batches).values(
-                sha256=sha256,
-                source=reading.source,
-                location=location,
-                rows=reading.rows,
-                first_month=reading.first_month.date(),
-                last_month=reading.last_month.date(),
-                ingested_at=dt.datetime.now(dt.UTC),
-                values_new=0,
-                values_revised=0,
-                values_unchanged=0,
-                values_superseded=0,
-            )
-        ).inserted_primary_key[0]
-        summary.batch_id = batch_id
-        _apply(conn, batch_id, reading, summary)
-        conn.execute(
-            update(batches)
-            .where(batches.c.id == batch_id)
-            .values(
-                values_new=summary.new,
-                values_revised=summary.revised,
-                values_unchanged=summary.unchanged,
-                values_superseded=summary.superseded,
-            )
-        )
-    return summary
+    return store.apply_batch(
+        reading,
+        sha256,
+        location,
+        summary,
+        len(values),
+        lambda conn, batch_id: _apply(conn, batch_id, reading, summary),
+    )
 
 
 def _records(frame: pd.DataFrame, **extra: object) -> list[dict[str, Any]]:

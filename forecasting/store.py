@@ -9,13 +9,26 @@ ingested (same sha256) changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from forecasting.errors import UnknownSeries
 from forecasting.names import display_name
@@ -122,11 +135,35 @@ class Store:
             last_month=reading.last_month.strftime("%Y-%m"),
             series=int(counts.groupby(KEY[1:]).ngroups),
         )
+
+        def apply(conn: Connection, batch_id: int) -> None:
+            _apply(conn, batch_id, reading, summary)
+            if not reading.details.empty:
+                conn.execute(insert(details), _records(reading.details, batch_id=batch_id))
+
+        return self.apply_batch(reading, sha256, location, summary, len(counts), apply)
+
+    def apply_batch(
+        self,
+        reading: Any,
+        sha256: str,
+        location: str,
+        summary: IngestSummary,
+        values: int,
+        apply: Callable[[Connection, int], None],
+    ) -> IngestSummary:
+        """Record a file as a batch and apply its values, all in one transaction.
+
+        A file already ingested (same sha256) changes nothing: ``values`` are
+        counted unchanged. ``apply(conn, batch_id)`` merges the values and
+        fills ``summary``'s counts; the batch row gets them at the end. Every
+        kind of source (encounters, transit indicators) goes through here.
+        """
         with self.engine.begin() as conn:
             known = conn.execute(select(batches.c.id).where(batches.c.sha256 == sha256)).scalar()
             if known is not None:
                 summary.already_ingested = True
-                summary.unchanged = len(counts)
+                summary.unchanged = values
                 summary.batch_id = known
                 return summary
             batch_id = conn.execute(
@@ -145,9 +182,7 @@ class Store:
                 )
             ).inserted_primary_key[0]
             summary.batch_id = batch_id
-            _apply(conn, batch_id, reading, summary)
-            if not reading.details.empty:
-                conn.execute(insert(details), _records(reading.details, batch_id=batch_id))
+            apply(conn, batch_id)
             conn.execute(
                 update(batches)
                 .where(batches.c.id == batch_id)
