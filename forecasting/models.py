@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Self
@@ -172,6 +173,13 @@ class SparseMedian(LogModel):
         return np.full(h, float(np.median(self.z_[-self.window :])) - self.z_[-1])
 
 
+#: Recent statsforecast fits by (kind, season, window of log counts): a backtest fits
+#: Theta as a candidate and again inside the combination on the same history, and
+#: the fit is deterministic, so the second one is the first one's forecast.
+_FIT_CACHE: OrderedDict[tuple[str, int, bytes], np.ndarray | None] = OrderedDict()
+_FIT_CACHE_SIZE = 256
+
+
 class StatsForecastModel(LogModel):
     """A statsforecast model on the log1p scale over the last ``window`` months.
 
@@ -209,12 +217,20 @@ class StatsForecastModel(LogModel):
             if self.kind == "theta"
             else AutoETS(season_length=season)
         )
+        key = (self.kind, season, z.astype(float).tobytes())
+        if key in _FIT_CACHE:
+            _FIT_CACHE.move_to_end(key)
+            self.mean_ = _FIT_CACHE[key]
+            return
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.mean_ = np.asarray(model.forecast(y=z.astype(float), h=24)["mean"])
         except Exception:  # statsforecast raises bare errors on degenerate input
             self.mean_ = None
+        _FIT_CACHE[key] = self.mean_
+        if len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+            _FIT_CACHE.popitem(last=False)
 
     def delta(self, h: int) -> np.ndarray:
         if self.mean_ is None or not np.isfinite(self.mean_).all():
@@ -373,6 +389,25 @@ def global_features(
     return np.stack(own + dummies, axis=-1)
 
 
+def _global_rows(
+    z: np.ndarray, months: pd.DatetimeIndex, h: int, base: list[np.ndarray], ok: np.ndarray
+) -> np.ndarray:
+    """``global_features(z, months, h, base)[: len(z) - h]`` flattened, on the rows ``ok``."""
+    n = len(z) - h
+    seas, cnt = np.zeros_like(z[:n]), np.zeros_like(z[:n])
+    for k in (1, 2, 3):
+        d = (_shift(z, 12 * k - h) - _shift(z, 12 * k))[:n]
+        good = ~np.isnan(d)
+        seas[good] += d[good]
+        cnt[good] += 1
+    cols = [f[:n].reshape(-1)[ok] for f in base]
+    cols.append(np.where(cnt > 0, seas / np.maximum(cnt, 1), 0.0).reshape(-1)[ok])
+    target = (months.month.to_numpy()[:n] - 1 + h) % 12
+    target = np.broadcast_to(target[:, None], (n, z.shape[1])).reshape(-1)[ok]
+    cols.extend((target == m).astype(float) for m in range(12))
+    return np.stack(cols, axis=-1)
+
+
 class GlobalRidge:
     """One pooled regression per horizon of the log change, over every series of a frame.
 
@@ -413,14 +448,17 @@ class GlobalRidge:
         active = _rolling(z, 12, "mean") >= np.log1p(self.min_level)
         self.coef_ = []
         base = base_features(z)
+        # rows with every horizon-free feature known; the seasonal and calendar
+        # features are never NaN, so the stacked matrix is built on kept rows only
+        known = ~np.isnan(np.stack(base, axis=-1)).any(-1) & active
         for h in range(1, self.max_h + 1):
-            x = global_features(z, months, h, base)[: len(z) - h]
+            n = len(z) - h
             y = (z[h:] - z[:-h]).reshape(-1)
-            x = x.reshape(-1, x.shape[-1])
-            ok = ~np.isnan(x).any(1) & ~np.isnan(y) & active[: len(z) - h].reshape(-1)
+            ok = known[:n].reshape(-1) & ~np.isnan(y)
+            x = _global_rows(z, months, h, base, ok)
             if ok.sum() < 50:
                 raise ModelError(f"too few active rows ({ok.sum()}) to fit the global model")
-            self.coef_.append(_irls(x[ok], y[ok], self.lam))
+            self.coef_.append(_irls(x, y[ok], self.lam))
         self.cutoff_ = months[-1]
         return self
 
@@ -637,6 +675,24 @@ def source_newest(frame: pd.DataFrame, unique_id: str) -> pd.Timestamp:
     return frame.loc[same, "ds"].max() if same.any() else frame["ds"].max()
 
 
+def sources_newest(frame: pd.DataFrame) -> dict[str, pd.Timestamp]:
+    """:func:`source_newest` of every series of ``frame`` at once.
+
+    Same rule, but matched over the distinct ids and their last months
+    rather than over every row once per series (which made it quadratic).
+    """
+    last = frame.groupby("unique_id")["ds"].max()
+    ids = [str(u) for u in last.index]
+    months = last.to_numpy()
+    fallback = frame["ds"].max()
+    out: dict[str, pd.Timestamp] = {}
+    for uid in ids:
+        suffix = ":" + (uid.split(":", 1)[1] if ":" in uid else uid)
+        same = [m for v, m in zip(ids, months, strict=True) if v.endswith(suffix)]
+        out[uid] = pd.Timestamp(max(same)) if same else fallback
+    return out
+
+
 def forecast_series(
     frame: pd.DataFrame,
     unique_id: str,
@@ -764,7 +820,7 @@ def train_all(
         frame = frame[frame["ds"] <= pd.Timestamp(as_of)]
     cutoff = frame["ds"].max()
     last = frame.groupby("unique_id")["ds"].max()
-    newest = {u: source_newest(frame, u) for u in last.index}
+    newest = sources_newest(frame)
     live = [u for u in last.index if last[u] >= newest[u]]
     gm = GlobalRidge(max_h=h).fit(frame)
     end = cutoff - pd.DateOffset(months=min(h, 6))

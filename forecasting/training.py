@@ -135,7 +135,8 @@ def plan(
     frame = contiguous(store.series_frame(as_of=as_of))
     cutoff = frame["ds"].max()
     last = frame.groupby("unique_id")["ds"].max()
-    live = [u for u in last.index if last[u] >= models.source_newest(frame, u)]
+    newest = models.sources_newest(frame)
+    live = [u for u in last.index if last[u] >= newest[u]]
     stopped = sorted(set(last.index) - set(live))
     events = load_events(policy_path()) if with_prophet else None
     h = HORIZON
