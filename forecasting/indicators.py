@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, upda
 from forecasting.names import resolve
 from forecasting.readers.transit import MONTH, VALUE_KEY, YEAR, TransitReading
 from forecasting.schema import batches, indicator_revisions, indicator_values
-from forecasting.store import IngestSummary, Store, series_id
+from forecasting.store import IngestSummary, Store, revision_rows, series_id
 
 #: Months after CBP publishes month M that a source's month M is public.
 #: Working assumption of the data README (the files do not record it):
@@ -162,28 +162,7 @@ def _log_revisions(
     conn: Connection, batch_id: int, revised: pd.DataFrame, superseded: pd.DataFrame
 ) -> None:
     """Keep the value each file replaced, and what an older file would have said."""
-    rows: list[dict[str, Any]] = []
-    for frame, kind in ((revised, "revised"), (superseded, "superseded")):
-        if frame.empty:
-            continue
-        incoming_is_older = kind == "superseded"
-        part = pd.DataFrame(
-            {
-                **{k: frame[k] for k in VALUE_KEY},
-                "old_count": frame["count"] if incoming_is_older else frame["old_count"],
-                "new_count": frame["old_count"] if incoming_is_older else frame["count"],
-                "old_batch_id": batch_id if incoming_is_older else frame["old_batch_id"],
-                "new_batch_id": frame["old_batch_id"] if incoming_is_older else batch_id,
-                "kind": kind,
-            }
-        )
-        rows.extend(
-            _records(
-                part.astype(
-                    {"old_count": int, "new_count": int, "old_batch_id": int, "new_batch_id": int}
-                )
-            )
-        )
+    rows = revision_rows(batch_id, revised, superseded, VALUE_KEY)
     if rows:
         conn.execute(insert(indicator_revisions), rows)
 

@@ -370,29 +370,40 @@ def _apply(conn, batch_id: int, reading: Reading, summary: IngestSummary) -> Non
     _log_revisions(conn, batch_id, revised, superseded)
 
 
-def _log_revisions(conn, batch_id: int, revised: pd.DataFrame, superseded: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
-    """Keep the value each release replaced, and what an older release would have said."""
-    rows = []
+def revision_rows(
+    batch_id: int, revised: pd.DataFrame, superseded: pd.DataFrame, key: list[str]
+) -> list[dict[str, Any]]:
+    """Rows keeping both values of every key two files disagree on.
+
+    ``revised``: the incoming (newer) file replaced the stored value.
+    ``superseded``: the incoming file is older, so the stored value stands and
+    the incoming one is what is kept. Both frames hold ``key``, ``count``,
+    ``old_count`` and ``old_batch_id``.
+    """
+    rows: list[dict[str, Any]] = []
     for frame, kind in ((revised, "revised"), (superseded, "superseded")):
         if frame.empty:
             continue
-        older_is_incoming = kind == "superseded"
+        incoming_is_older = kind == "superseded"
         part = pd.DataFrame(
             {
-                **{k: frame[k] for k in KEY},
-                "old_count": frame["count"] if older_is_incoming else frame["old_count"],
-                "new_count": frame["old_count"] if older_is_incoming else frame["count"],
-                "old_batch_id": batch_id if older_is_incoming else frame["old_batch_id"],
-                "new_batch_id": frame["old_batch_id"] if older_is_incoming else batch_id,
+                **{k: frame[k] for k in key},
+                "old_count": frame["count"] if incoming_is_older else frame["old_count"],
+                "new_count": frame["old_count"] if incoming_is_older else frame["count"],
+                "old_batch_id": batch_id if incoming_is_older else frame["old_batch_id"],
+                "new_batch_id": frame["old_batch_id"] if incoming_is_older else batch_id,
                 "kind": kind,
             }
         )
-        rows.extend(
-            _records(
-                part.astype(
-                    {"old_count": int, "new_count": int, "old_batch_id": int, "new_batch_id": int}
-                )
-            )
-        )
+        types = {"old_count": int, "new_count": int, "old_batch_id": int, "new_batch_id": int}
+        rows.extend(_records(part.astype(types)))
+    return rows
+
+
+def _log_revisions(
+    conn: Connection, batch_id: int, revised: pd.DataFrame, superseded: pd.DataFrame
+) -> None:
+    """Keep the value each release replaced, and what an older release would have said."""
+    rows = revision_rows(batch_id, revised, superseded, KEY)
     if rows:
         conn.execute(insert(revisions), rows)
