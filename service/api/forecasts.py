@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from forecasting.errors import UnknownSeries
+from forecasting.forecasts import MAX_HORIZON
 from forecasting.settings import Settings
 from service import backend
 from service.answers import cached_bytes, cached_json, series_headers
@@ -18,8 +19,10 @@ from service.views import alerts_or_reason, events_for, forecast_or_reason
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
-HorizonQuery = Annotated[int, Query(ge=1, le=36, description="Months ahead.")]
-LevelQuery = Annotated[int, Query(ge=50, le=99, description="Interval coverage, percent.")]
+HorizonQuery = Annotated[int, Query(ge=1, le=MAX_HORIZON, description="Months ahead (1-24).")]
+LevelQuery = Annotated[
+    int, Query(ge=80, le=95, description="Interval coverage in percent: 80 or 95.")
+]
 YearsQuery = Annotated[int, Query(ge=1, le=30, description="Years of history shown.")]
 
 ERRORS = {

@@ -177,12 +177,14 @@ def test_library_input_errors_never_answer_500(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def bad_level(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
-        raise ConfigError("level must be 80 or 95, got 81")
+        raise ConfigError("level 95 is not published for this series")
 
     monkeypatch.setattr(backend, "get_forecast", bad_level)
-    answer = client.get("/v1/forecasts/CN", params={"level": 81})
+    answer = client.get("/v1/forecasts/CN", params={"level": 95})
     assert answer.status_code == 422
     assert "level" in answer.json()["detail"]
+    refused = client.get("/v1/forecasts/CN", params={"level": 50})
+    assert refused.status_code == 422  # the route itself refuses what no model publishes
 
 
 # -- forecasts through the cache --------------------------------------------------------
