@@ -49,6 +49,14 @@ PUBLICATION_LAG: dict[str, int] = {
     "regular-entries": 0,
 }
 
+
+def publication_lags() -> dict[str, int]:
+    """The lags in force: the defaults above, overridden by ``BORDERCAST_INDICATOR_LAGS``."""
+    from forecasting.settings import get_settings
+
+    return {**PUBLICATION_LAG, **get_settings().indicator_lags}
+
+
 #: The encounter series an indicator is compared with: southwest, the sum
 #: of USBP and OFO where the store has it, else USBP alone.
 ENCOUNTER_REGION = "southwest"
@@ -262,7 +270,7 @@ def indicator_frame(
     code = resolve(citizenship).code if citizenship is not None else None
     cutoff = parse_month(as_of) if as_of is not None else None
     frame = _values(
-        _engine(store_or_engine), code, MONTH, cutoff, {**PUBLICATION_LAG, **(lags or {})}
+        _engine(store_or_engine), code, MONTH, cutoff, {**publication_lags(), **(lags or {})}
     )
     out = pd.DataFrame(
         {
@@ -377,7 +385,7 @@ def indicators_for(
     """
     who = resolve(citizenship)
     cutoff = parse_month(as_of) if as_of is not None else None
-    all_lags = {**PUBLICATION_LAG, **(lags or {})}
+    all_lags = {**publication_lags(), **(lags or {})}
     ids = [series_id(who.code, ENCOUNTER_REGION, c) for c in ENCOUNTER_COMPONENTS]
     frame = store.series_frame(ids, as_of=cutoff)
     component = next(

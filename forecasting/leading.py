@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.indicators import PUBLICATION_LAG, relation, source_of
+from forecasting.indicators import publication_lags, relation, source_of
 from forecasting.intervals import Calibration
 from forecasting.models import LogModel, RandomWalk
 
@@ -63,7 +63,7 @@ def known_at(
     frame: pd.DataFrame, origin: pd.Timestamp, lags: Mapping[str, int] | None = None
 ) -> pd.DataFrame:
     """Indicator rows public at ``origin``: month ``M`` once ``M + lag <= origin``."""
-    all_lags = {**PUBLICATION_LAG, **(lags or {})}
+    all_lags = {**publication_lags(), **(lags or {})}
     lag = frame["unique_id"].map(lambda u: all_lags[source_of(_indicator_name(u))])
     known = frame["ds"].dt.to_period("M") + lag.to_numpy()
     return frame[(known <= pd.Timestamp(origin).to_period("M")).to_numpy()]
@@ -108,7 +108,7 @@ class IndicatorModel(LogModel):
     ) -> None:
         super().__init__(calibration)
         self.indicators = indicators
-        self.lags = {**PUBLICATION_LAG, **(lags or {})}
+        self.lags = {**publication_lags(), **(lags or {})}
         self.max_h, self.lam, self.window = max_h, lam, window
         self.max_lead, self.min_corr, self.min_pairs = max_lead, min_corr, min_pairs
         self.used_: dict[str, dict[str, Any]] = {}

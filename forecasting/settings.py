@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The project root when running from a checkout; ``var/`` and ``data/`` live here.
@@ -49,8 +49,22 @@ class Settings(BaseSettings):
     download_retries: int = Field(default=3, ge=0)
     download_timeout: float = Field(default=30.0, gt=0)
 
+    indicator_lags: dict[str, int] = Field(
+        default_factory=dict,
+        description="Publication lag in months per transit source, over the defaults, as JSON: "
+        '{"mexico-irregular": 1}.',
+    )
+
     task_runner: str = Field(default="thread", pattern="^(thread|process|dask)$")
     dask_address: str | None = None
+
+    @field_validator("indicator_lags")
+    @classmethod
+    def _lags_not_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"publication lags must be >= 0 months, got {bad}")
+        return value
 
 
 @lru_cache

@@ -499,3 +499,23 @@ def test_real_files_end_to_end_on_the_full_history(db_url: str) -> None:
     cn = indicator_frame(store, "CN").query("unique_id == 'panama-darien:CN'").set_index("ds")["y"]
     found = relation(cn[cn.index >= "2022-01-01"], usbp, as_of="2024-12")
     assert found["lead_months"] == 1 and 0.96 <= found["correlation"] <= 0.985
+
+
+def test_publication_lags_are_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from forecasting.indicators import publication_lags
+    from forecasting.settings import get_settings
+
+    monkeypatch.setenv("BORDERCAST_INDICATOR_LAGS", '{"mexico-irregular": 2}')
+    get_settings.cache_clear()
+    try:
+        assert publication_lags() == {
+            "panama-darien": 0,
+            "mexico-irregular": 2,
+            "regular-entries": 0,
+        }
+        monkeypatch.setenv("BORDERCAST_INDICATOR_LAGS", '{"panama-darien": -1}')
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="lags must be >= 0"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
