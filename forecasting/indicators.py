@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, upda
 from forecasting.names import resolve
 from forecasting.readers.transit import MONTH, VALUE_KEY, YEAR, TransitReading
 from forecasting.schema import batches, indicator_revisions, indicator_values
-from forecasting.store import IngestSummary, Store, revision_rows, series_id
+from forecasting.store import IngestSummary, Store, classify, records, revision_rows, series_id
 
 #: Months after CBP publishes month M that a source's month M is public.
 #: Working assumption of the data README (the files do not record it):
@@ -110,11 +110,6 @@ def ingest(store: Store, reading: TransitReading, sha256: str, location: str) ->
     )
 
 
-def _records(frame: pd.DataFrame, **extra: object) -> list[dict[str, Any]]:
-    """Rows as dicts with ``date`` months, which SQLite and psycopg both take."""
-    return frame.assign(month=frame["month"].dt.date, **extra).to_dict("records")
-
-
 def _apply(
     conn: Connection, batch_id: int, reading: TransitReading, summary: IngestSummary
 ) -> None:
@@ -138,20 +133,10 @@ def _apply(
     existing["month"] = pd.to_datetime(existing["month"])
     existing["old_vintage"] = pd.to_datetime(existing["old_vintage"])
     merged = values.merge(existing, on=VALUE_KEY, how="left")
-    is_new = merged["old_count"].isna()
-    newer = merged["old_vintage"] <= reading.last_month
-    same = merged["old_count"] == merged["count"]
-    fresh = merged[is_new]
-    revised = merged[~is_new & ~same & newer]
-    superseded = merged[~is_new & ~same & ~newer]
-    confirmed = merged[~is_new & same & newer]
-    summary.new = len(fresh)
-    summary.revised = len(revised)
-    summary.superseded = len(superseded)
-    summary.unchanged = int((~is_new & same).sum())
+    fresh, revised, superseded, confirmed = classify(merged, reading.last_month, summary)
     columns = [*VALUE_KEY, "geo", "count"]
     if len(fresh):
-        conn.execute(insert(indicator_values), _records(fresh[columns], batch_id=batch_id))
+        conn.execute(insert(indicator_values), records(fresh[columns], batch_id=batch_id))
     changed = pd.concat([revised, confirmed])
     if len(changed):
         conn.execute(
@@ -160,7 +145,7 @@ def _apply(
             .values(count=bindparam("k_count"), batch_id=batch_id),
             [
                 {f"k_{k}": value for k, value in row.items()}
-                for row in _records(changed[[*VALUE_KEY, "count"]])
+                for row in records(changed[[*VALUE_KEY, "count"]])
             ],
         )
     _log_revisions(conn, batch_id, revised, superseded)

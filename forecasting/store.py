@@ -139,7 +139,7 @@ class Store:
         def apply(conn: Connection, batch_id: int) -> None:
             _apply(conn, batch_id, reading, summary)
             if not reading.details.empty:
-                conn.execute(insert(details), _records(reading.details, batch_id=batch_id))
+                conn.execute(insert(details), records(reading.details, batch_id=batch_id))
 
         return self.apply_batch(reading, sha256, location, summary, len(counts), apply)
 
@@ -305,10 +305,36 @@ class Store:
         return frame[["ds", "y"]].reset_index(drop=True)
 
 
-def _records(frame: pd.DataFrame, **extra: object) -> list[dict[str, object]]:
+def records(frame: pd.DataFrame, **extra: object) -> list[dict[str, Any]]:
     """Rows as dicts with dates for the driver (SQLite and psycopg both take ``date``)."""
     out = frame.assign(month=frame["month"].dt.date, **extra)
     return out.to_dict("records")
+
+
+
+def classify(
+    merged: pd.DataFrame, vintage: pd.Timestamp, summary: IngestSummary
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split incoming values against the stored ones, and count them in ``summary``.
+
+    ``merged`` is the incoming frame left-joined with the stored ``old_count``
+    and ``old_vintage``. Returns the new values, the revised ones (the
+    incoming release is as new or newer), the superseded ones (it is older:
+    the stored value stands) and the confirmed ones (same value, newer
+    release, so the batch that vouches for it moves forward).
+    """
+    is_new = merged["old_count"].isna()
+    newer = merged["old_vintage"] <= vintage
+    same = merged["old_count"] == merged["count"]
+    fresh = merged[is_new]
+    revised = merged[~is_new & ~same & newer]
+    superseded = merged[~is_new & ~same & ~newer]
+    confirmed = merged[~is_new & same & newer]
+    summary.new = len(fresh)
+    summary.revised = len(revised)
+    summary.superseded = len(superseded)
+    summary.unchanged = int((~is_new & same).sum())
+    return fresh, revised, superseded, confirmed
 
 
 def _apply(conn, batch_id: int, reading: Reading, summary: IngestSummary) -> None:  # type: ignore[no-untyped-def]
@@ -333,21 +359,11 @@ def _apply(conn, batch_id: int, reading: Reading, summary: IngestSummary) -> Non
     existing["month"] = pd.to_datetime(existing["month"])
     existing["old_vintage"] = pd.to_datetime(existing["old_vintage"])
     merged = counts.merge(existing, on=KEY, how="left")
-    is_new = merged["old_count"].isna()
-    newer = merged["old_vintage"] <= vintage
-    same = merged["old_count"] == merged["count"]
-    fresh = merged[is_new]
-    revised = merged[~is_new & ~same & newer]
-    superseded = merged[~is_new & ~same & ~newer]
-    confirmed = merged[~is_new & same & newer]
-    summary.new = len(fresh)
-    summary.revised = len(revised)
-    summary.superseded = len(superseded)
-    summary.unchanged = int((~is_new & same).sum())
+    fresh, revised, superseded, confirmed = classify(merged, vintage, summary)
     if len(fresh):
         conn.execute(
             insert(observations),
-            _records(fresh[[*KEY, "count", "derived"]], batch_id=batch_id),
+            records(fresh[[*KEY, "count", "derived"]], batch_id=batch_id),
         )
     changed = pd.concat([revised, confirmed])
     if len(changed):
@@ -364,7 +380,7 @@ def _apply(conn, batch_id: int, reading: Reading, summary: IngestSummary) -> Non
             .values(count=bindparam("k_count"), batch_id=batch_id, derived=bindparam("k_derived")),
             [
                 {f"k_{k}": v for k, v in row.items()}
-                for row in _records(changed[[*KEY, "count", "derived"]])
+                for row in records(changed[[*KEY, "count", "derived"]])
             ],
         )
     _log_revisions(conn, batch_id, revised, superseded)
@@ -396,7 +412,7 @@ def revision_rows(
             }
         )
         types = {"old_count": int, "new_count": int, "old_batch_id": int, "new_batch_id": int}
-        rows.extend(_records(part.astype(types)))
+        rows.extend(records(part.astype(types)))
     return rows
 
 
