@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         '{"mexico-irregular": 1}.',
     )
 
+    refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the service checks the store for new data, models or alerts.",
+    )
+
     task_runner: str = Field(default="thread", pattern="^(thread|process|dask)$")
     dask_address: str | None = None
 

@@ -34,7 +34,7 @@ from forecasting.errors import UnknownSeries
 from forecasting.names import display_name
 from forecasting.readers import Reading
 from forecasting.readers.base import KEY
-from forecasting.schema import batches, details, observations, revisions
+from forecasting.schema import alerts, batches, details, model_versions, observations, revisions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -197,6 +197,23 @@ class Store:
 
     # -- reads ------------------------------------------------------------------
 
+    def generation(self) -> tuple[object, ...]:
+        """A token that changes whenever what readers see may have changed.
+
+        Every write that readers see adds a batch, a model version or an alert
+        transition, so the newest of each is enough, and three indexed maxima
+        cost a fraction of a millisecond: the service polls this instead of
+        re-reading the store on a timer.
+        """
+        query = select(
+            select(func.max(batches.c.id)).scalar_subquery(),
+            select(func.max(model_versions.c.id)).scalar_subquery(),
+            select(func.max(alerts.c.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(alerts).scalar_subquery(),
+        )
+        with self.engine.connect() as conn:
+            return tuple(conn.execute(query).one())
+
     def batches(self) -> pd.DataFrame:
         """Every ingested file, oldest first."""
         with self.engine.connect() as conn:
@@ -309,7 +326,6 @@ def records(frame: pd.DataFrame, **extra: object) -> list[dict[str, Any]]:
     """Rows as dicts with dates for the driver (SQLite and psycopg both take ``date``)."""
     out = frame.assign(month=frame["month"].dt.date, **extra)
     return out.to_dict("records")
-
 
 
 def classify(

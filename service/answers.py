@@ -14,11 +14,11 @@ from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from service.cache import TTLCache
+from service.cache import AnswerCache
 
 
 async def cached_json(
-    cache: TTLCache[bytes],
+    cache: AnswerCache[bytes],
     key: Hashable,
     compute: Callable[[], BaseModel],
     headers: dict[str, str] | None = None,
@@ -33,7 +33,7 @@ async def cached_json(
 
 
 async def cached_bytes(
-    cache: TTLCache[bytes],
+    cache: AnswerCache[bytes],
     key: Hashable,
     compute: Callable[[], bytes],
     media_type: str,

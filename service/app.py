@@ -9,6 +9,7 @@ trained; forecast routes then answer 503 with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
@@ -32,11 +33,12 @@ from forecasting.store import Store
 from service import backend
 from service.api import router
 from service.backend import FeatureUnavailable
-from service.cache import TTLCache
+from service.cache import AnswerCache
 from service.catalog import Catalog
 from service.deps import Services
 from service.jobs import RetrainJobs
 from service.models import Problem
+from service.refresh import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +103,17 @@ def version() -> str:
 
 
 def build_services(store: Store) -> Services:
-    """The per-process state: caches sized for monthly data, one retrain worker."""
-    ttl = float(getattr(get_settings(), "cache_ttl", 30.0))
-    answers: TTLCache[bytes] = TTLCache(ttl=ttl, maxsize=2048)
-    catalog = Catalog(store, ttl=ttl)
-
-    def on_start() -> None:
-        answers.stale_ok = True
+    """The per-process state: the answer cache, the catalog, its watcher, one retrain worker."""
+    answers: AnswerCache[bytes] = AnswerCache(maxsize=2048)
+    catalog = Catalog(store)
+    watcher = Watcher(store, catalog, answers, get_settings().refresh_seconds)
 
     def on_finish(ok: bool) -> None:
-        answers.stale_ok = False
-        if ok:
-            answers.clear()
-            catalog.invalidate()
+        if ok:  # published here: refresh now rather than at the next poll
+            watcher.check(force=True)
 
-    jobs = RetrainJobs(
-        lambda series: backend.retrain(store, series), on_start=on_start, on_finish=on_finish
-    )
-    return Services(store=store, catalog=catalog, answers=answers, jobs=jobs)
+    jobs = RetrainJobs(lambda series: backend.retrain(store, series), on_finish=on_finish)
+    return Services(store=store, catalog=catalog, answers=answers, jobs=jobs, watcher=watcher)
 
 
 def create_app(store: Store | None = None) -> FastAPI:
@@ -134,9 +129,12 @@ def create_app(store: Store | None = None) -> FastAPI:
         opened = store or await run_in_threadpool(Store, get_settings().database_url)
         services = build_services(opened)
         app.state.services = services
+        await run_in_threadpool(services.watcher.check)
+        watching = asyncio.create_task(services.watcher.run())
         try:
             yield
         finally:
+            watching.cancel()
             services.jobs.shutdown()
             if own:
                 opened.engine.dispose()

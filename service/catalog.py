@@ -1,7 +1,7 @@
 """Which series exist, and which one a request means when it leaves region or component out.
 
 ``Store.series()`` scans the whole observation table (about half a second on
-the bundled data), so the catalog keeps its answer for the cache's lifetime.
+the bundled data), so the catalog keeps its answer until the store changes.
 The defaults follow one fixed order so that the same request always names
 the same series: region ``all``, ``southwest``, ``northern``, ``other``;
 component ``all``, ``usbp``, ``ofo``. OHSS reports Border Patrol only, so on
@@ -12,7 +12,6 @@ answer says so.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 from forecasting.errors import UnknownSeries
@@ -41,35 +40,36 @@ class SeriesRef:
 
 @dataclass
 class Catalog:
-    """The store's series list, refreshed after ``ttl`` seconds or on :meth:`invalidate`."""
+    """The store's series list, read once and again by :meth:`reload` when the store changes.
+
+    Lookups read a snapshot that :meth:`reload` swaps whole, so a request never
+    waits on the half-second scan except the very first one of the process.
+    """
 
     store: Store
-    ttl: float = 30.0
     _series: list[SeriesInfo] = field(default_factory=list)
     _by_code: dict[str, dict[tuple[str, str], SeriesInfo]] = field(default_factory=dict)
-    _loaded: float = float("-inf")
+    _loaded: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _refresh(self) -> None:
-        if time.monotonic() - self._loaded < self.ttl:
-            return
+    def reload(self) -> None:
+        """Read the series list again (blocking, about half a second on the bundled data)."""
         with self._lock:
-            if time.monotonic() - self._loaded < self.ttl:
-                return
             series = self.store.series()
             by_code: dict[str, dict[tuple[str, str], SeriesInfo]] = {}
             for s in series:
                 by_code.setdefault(s.code, {})[(s.region, s.component)] = s
             self._series, self._by_code = series, by_code
-            self._loaded = time.monotonic()
+            self._loaded = True
+
+    def _refresh(self) -> None:
+        if not self._loaded:
+            self.reload()
 
     @property
     def fresh(self) -> bool:
         """Whether a lookup can be answered without touching the store."""
-        return time.monotonic() - self._loaded < self.ttl
-
-    def invalidate(self) -> None:
-        self._loaded = float("-inf")
+        return self._loaded
 
     def series(self) -> list[SeriesInfo]:
         """Every series with data (blocking on a refresh)."""

@@ -18,10 +18,11 @@ from fastapi.security import APIKeyHeader
 from forecasting.names import Citizenship, resolve
 from forecasting.settings import Settings, get_settings
 from forecasting.store import Store
-from service.cache import TTLCache
+from service.cache import AnswerCache
 from service.catalog import Catalog, SeriesRef
 from service.jobs import RetrainJobs
 from service.models import MONTH_PATTERN, Component, Region
+from service.refresh import Watcher
 
 
 @dataclass
@@ -30,8 +31,9 @@ class Services:
 
     store: Store
     catalog: Catalog
-    answers: TTLCache[bytes]
+    answers: AnswerCache[bytes]
     jobs: RetrainJobs
+    watcher: Watcher
 
 
 async def get_services(request: Request) -> Services:

@@ -58,12 +58,10 @@ class RetrainJobs:
     def __init__(
         self,
         work: Callable[[list[str] | None], dict[str, Any]],
-        on_start: Callable[[], None] = lambda: None,
         on_finish: Callable[[bool], None] = lambda ok: None,
         keep: int = 50,
     ) -> None:
         self._work = work
-        self._on_start = on_start
         self._on_finish = on_finish
         self._keep = keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -94,7 +92,6 @@ class RetrainJobs:
 
     def _run(self, job: Job) -> None:
         job.status, job.started_at = "running", _now()
-        self._on_start()
         ok = False
         try:
             # Plain JSON only: the status route must be able to show whatever came back.
@@ -104,9 +101,12 @@ class RetrainJobs:
             log.exception("retrain %s failed", job.id)
             job.error = f"{type(exc).__name__}: {exc}"
         finally:
+            try:  # before the status: a job reported done has its results served
+                self._on_finish(ok)
+            except Exception:
+                log.exception("after retrain %s", job.id)
             job.finished_at = _now()
             job.status = "succeeded" if ok else "failed"
-            self._on_finish(ok)
 
     def shutdown(self) -> None:
         """Stop taking work; a running retrain finishes in its thread (it writes atomically)."""

@@ -64,8 +64,6 @@ def client(session_client: TestClient) -> TestClient:
     """The shared app with its answer cache emptied, so no test sees another's answers."""
     answers = session_client.app.state.services.answers  # type: ignore[attr-defined]
     answers.clear()
-    answers.ttl = 30.0
-    answers.stale_ok = False
     return session_client
 
 

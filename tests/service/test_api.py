@@ -304,7 +304,7 @@ def test_retrain_in_progress_keeps_serving_the_current_version(
     assert started.wait(5)
     assert client.post("/v1/admin/retrain", headers=headers).status_code == 409
     services = client.app.state.services  # type: ignore[attr-defined]
-    services.answers.ttl = 0  # even past its lifetime, the cached version stands during a retrain
+    services.watcher.check()  # a poll during the retrain keeps the published version
     during = client.get("/v1/forecasts/CN", params=CN_SW).json()
     assert during == before
     assert client.get("/health").json()["retraining"] is True
