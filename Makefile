@@ -61,7 +61,12 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The quick benchmarks; the long ones (train, accuracy, detection, indicators)
+# are run one by one as bench/README.md says. wrk is the API load tool.
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "note: wrk is missing; bench/api.py falls back to an httpx load loop"
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/api.py
 

@@ -39,6 +39,7 @@ from service.deps import Services
 from service.jobs import RetrainJobs
 from service.models import Problem
 from service.refresh import Watcher
+from service.response_cache import Response, ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +106,23 @@ def version() -> str:
 def build_services(store: Store) -> Services:
     """The per-process state: the answer cache, the catalog, its watcher, one retrain worker."""
     answers: AnswerCache[bytes] = AnswerCache(maxsize=2048)
+    responses: AnswerCache[Response] = AnswerCache(maxsize=2048)
     catalog = Catalog(store)
-    watcher = Watcher(store, catalog, answers, get_settings().refresh_seconds)
+    watcher = Watcher(store, catalog, [answers, responses], get_settings().refresh_seconds)
 
     def on_finish(ok: bool) -> None:
         if ok:  # published here: refresh now rather than at the next poll
             watcher.check(force=True)
 
     jobs = RetrainJobs(lambda series: backend.retrain(store, series), on_finish=on_finish)
-    return Services(store=store, catalog=catalog, answers=answers, jobs=jobs, watcher=watcher)
+    return Services(
+        store=store,
+        catalog=catalog,
+        answers=answers,
+        responses=responses,
+        jobs=jobs,
+        watcher=watcher,
+    )
 
 
 def create_app(store: Store | None = None) -> FastAPI:
@@ -152,5 +161,6 @@ def create_app(store: Store | None = None) -> FastAPI:
     for exc_type in (BordercastError, FeatureUnavailable, pydantic.ValidationError):
         app.add_exception_handler(exc_type, _handle)  # type: ignore[arg-type]
     app.include_router(router)
+    app.add_middleware(ResponseCache)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

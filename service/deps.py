@@ -23,6 +23,7 @@ from service.catalog import Catalog, SeriesRef
 from service.jobs import RetrainJobs
 from service.models import MONTH_PATTERN, Component, Region
 from service.refresh import Watcher
+from service.response_cache import Response
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     store: Store
     catalog: Catalog
     answers: AnswerCache[bytes]
+    responses: AnswerCache[Response]
     jobs: RetrainJobs
     watcher: Watcher
 

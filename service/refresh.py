@@ -4,7 +4,7 @@ The monthly flow and ``bordercast`` commands write from other processes, so
 the service cannot be told; it asks. Every ``refresh_seconds`` a background
 task reads :meth:`forecasting.store.Store.generation` (three indexed maxima)
 in a worker thread; when it differs from the last one seen, the catalog is
-re-read and the answer cache emptied, in that order, so no request ever pays
+re-read and the answer caches emptied, in that order, so no request ever pays
 for the re-read and no answer outlives the data it came from by more than one
 poll.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -27,11 +28,11 @@ class Watcher:
     """Polls the store's generation and refreshes what the service derived from it."""
 
     def __init__(
-        self, store: Store, catalog: Catalog, answers: AnswerCache[bytes], seconds: float
+        self, store: Store, catalog: Catalog, caches: list[AnswerCache[Any]], seconds: float
     ) -> None:
         self.store = store
         self.catalog = catalog
-        self.answers = answers
+        self.caches = caches
         self.seconds = seconds
         self.seen: tuple[object, ...] | None = None
 
@@ -41,7 +42,8 @@ class Watcher:
         if now == self.seen and not force:
             return False
         self.catalog.reload()
-        self.answers.clear()
+        for cache in self.caches:
+            cache.clear()
         self.seen = now
         return True
 

@@ -61,9 +61,10 @@ def session_client(ohss_store: Store) -> Iterator[TestClient]:
 
 @pytest.fixture
 def client(session_client: TestClient) -> TestClient:
-    """The shared app with its answer cache emptied, so no test sees another's answers."""
-    answers = session_client.app.state.services.answers  # type: ignore[attr-defined]
-    answers.clear()
+    """The shared app with its caches emptied, so no test sees another's answers."""
+    services = session_client.app.state.services  # type: ignore[attr-defined]
+    services.answers.clear()
+    services.responses.clear()
     return session_client
 
 

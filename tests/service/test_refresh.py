@@ -13,6 +13,7 @@ from forecasting.settings import get_settings
 from forecasting.store import Store
 from service.app import create_app
 from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD
+from tests.service.conftest import FakeForecasts
 
 
 def last_month(client: TestClient) -> str:
@@ -44,3 +45,24 @@ def test_data_ingested_by_another_process_is_served_after_one_poll(
             time.sleep(0.1)
         assert last_month(client) == "2025-11"
         assert client.app.state.services.catalog.fresh  # type: ignore[attr-defined]
+
+
+def test_a_repeated_get_is_replayed_whole_without_entering_the_app(
+    client: TestClient, fake_forecasts: FakeForecasts
+) -> None:
+    first = client.get("/v1/forecasts/china", params={"horizon": 6})
+    client.app.state.services.answers.clear()  # type: ignore[attr-defined]
+    again = client.get("/v1/forecasts/china", params={"horizon": 6})
+    assert fake_forecasts.calls == 1
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    assert again.headers["X-Bordercast-Series"] == "CN:all:usbp"
+    assert again.headers["content-type"] == "application/json"
+    client.get("/v1/forecasts/china", params={"horizon": 7})
+    assert fake_forecasts.calls == 2  # another query string is another answer
+
+
+def test_errors_and_keyed_routes_are_not_kept(client: TestClient, api_key: str) -> None:
+    responses = client.app.state.services.responses  # type: ignore[attr-defined]
+    assert client.get("/v1/forecasts/chna").status_code == 404
+    assert client.get("/v1/subscriptions", headers={"X-API-Key": api_key}).status_code == 200
+    assert len(responses) == 0
