@@ -16,9 +16,11 @@ up: data var/.trained
 install: $(STAMP) system
 
 $(STAMP): pyproject.toml constraints.txt tools/package-lock.json
+	@echo "installing the pinned Python packages into $(VENV) (about 2 minutes from an empty cache) ..."
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --progress-bar on -c constraints.txt -e '.[dev]'
+	@echo "installing maildev into tools/ (npm) ..."
 	npm ci --prefix tools --no-audit --no-fund --silent
 	touch $(STAMP)
 
@@ -35,6 +37,7 @@ system:
 
 # Ingest every bundled file (a file already ingested is skipped by its checksum).
 data: install
+	@echo "loading every bundled file into the store (a file already loaded is skipped) ..."
 	$(BIN)/bordercast ingest data/ohss-*.xlsx data/cbp-*.csv data/transit/*.csv
 
 # Train every series once the data is in; again only when data/ changes (or `make train`).
