@@ -1,4 +1,5 @@
-"""Charts of one series: history, forecast with its interval, policy events and alerts.
+"""Charts of one series: history, forecast with its interval, policy events and alerts;
+and the transit indicators of a citizenship beside its encounters, shifted by their lead.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no display,
 no global current figure), under one lock: matplotlib's text and font caches
@@ -20,9 +21,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 _LOCK = threading.Lock()
 
@@ -31,6 +33,22 @@ FORECAST = "#c0504d"
 SURGE = "#d62728"
 DROP = "#2ca02c"
 EVENT = "#7f7f7f"
+#: One colour per indicator, strongest correlation first: tab10 without HISTORY's blue,
+#: then tab20's light shades.
+INDICATOR_COLOURS = (
+    "#d62728",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#aec7e8",
+    "#98df8a",
+    "#c5b0d5",
+)
 
 
 @dataclass
@@ -129,9 +147,122 @@ def render(data: ChartData, fmt: Literal["svg", "png"], years: int = 8) -> bytes
         ax.grid(True, axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize=8, frameon=False)
-        buffer = io.BytesIO()
-        metadata = {"Date": None} if fmt == "svg" else None
-        # Text as <text>, not glyph paths: a third of the size, and searchable.
-        with matplotlib.rc_context({"svg.fonttype": "none"}):
-            fig.savefig(buffer, format=fmt, metadata=metadata)
+        return _save(fig, fmt)
+
+
+def _save(fig: Figure, fmt: Literal["svg", "png"]) -> bytes:
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else None
+    # Text as <text>, not glyph paths: a third of the size, and searchable.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
+
+
+@dataclass
+class IndicatorLine:
+    """One transit series to draw: its monthly counts and the lead it is shifted by."""
+
+    label: str
+    history: pd.DataFrame
+    lead_months: int
+    strong: bool = True
+
+
+@dataclass
+class IndicatorChartData:
+    """The encounter series (``ds, y``) and the indicators, strongest first."""
+
+    title: str
+    encounters: pd.DataFrame
+    encounters_label: str
+    lines: list[IndicatorLine]
+    note: str | None = None
+
+
+def _on_log_axis(frame: pd.DataFrame) -> pd.Series:
+    """``ds, y`` as a monthly series with gaps as NaN, so a line breaks where a month is
+    missing or zero (no place on a log axis) instead of bridging it."""
+    series = frame.groupby("ds")["y"].last().sort_index()
+    if series.empty:
+        return series
+    months = pd.date_range(series.index.min(), series.index.max(), freq="MS")
+    full = series.reindex(months)
+    return full.where(full > 0)
+
+
+def _mark_alone(ax: Axes, points: pd.Series, colour: str) -> None:
+    """A dot for each month standing alone between gaps, which a line alone would not show."""
+    alone = points.notna() & points.shift(1).isna() & points.shift(-1).isna()
+    if alone.any():
+        ax.plot(points.index[alone], points[alone], linestyle="none", marker=".", color=colour)
+
+
+def render_indicators(data: IndicatorChartData, fmt: Literal["svg", "png"]) -> bytes:
+    """Encounters and each indicator shifted forward by its lead, on one log axis.
+
+    A log axis puts a series of a few hundred a month and one of tens of
+    thousands on the same chart and turns "tracks the encounters a month
+    later" into parallel lines. Months with a count of zero have no place on
+    it and are left out. The window starts at the first indicator month; a
+    shifted indicator reaching past the last encounter month shows what it
+    says of the months to come (the dashed line marks the last month known).
+    """
+    encounters = data.encounters.sort_values("ds")
+    shifted = [
+        (line, line.history.assign(ds=line.history["ds"] + pd.DateOffset(months=line.lead_months)))
+        for line in data.lines
+    ]
+    starts = [frame["ds"].min() for _, frame in shifted if len(frame)]
+    start = min(starts) if starts else encounters["ds"].iloc[0]
+    last = encounters["ds"].iloc[-1]
+    shown = _on_log_axis(encounters[encounters["ds"] >= start])
+
+    with _LOCK:
+        fig = Figure(figsize=(10, 5.4), dpi=100, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.plot(shown.index, shown, color=HISTORY, linewidth=2.2, label=data.encounters_label)
+        _mark_alone(ax, shown, HISTORY)
+        for i, (line, frame) in enumerate(shifted):
+            points = _on_log_axis(frame)
+            colour = INDICATOR_COLOURS[i % len(INDICATOR_COLOURS)]
+            ax.plot(
+                points.index,
+                points,
+                color=colour,
+                linewidth=1.5 if line.strong else 0.9,
+                alpha=1.0 if line.strong else 0.7,
+                linestyle="-" if line.strong else (0, (4, 1.5)),
+                label=line.label,
+            )
+            _mark_alone(ax, points, colour)
+        ax.axvline(last, color=EVENT, linewidth=0.8, linestyle="--")
+        ax.annotate(
+            f"last encounter month {last:%Y-%m}",
+            xy=(last, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            color=EVENT,
+            ha="right",
+            va="top",
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+        )
+        ax.set_title(data.title, loc="left", fontsize=12)
+        if data.note:
+            ax.set_title(data.note, loc="right", fontsize=8, color="#555")
+        ax.set_yscale("log")
+        ax.set_ylabel("people per month (log scale)")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, axis="y", which="major", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.08),
+            ncols=2,
+            fontsize=7.5,
+            frameon=False,
+        )
+        return _save(fig, fmt)

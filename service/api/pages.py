@@ -2,11 +2,14 @@
 
 Rendered on the server, so it works without JavaScript and a missing model or
 alert module shows as a sentence, not as a failed request in the console; a
-few lines of script submit the form when a control changes.
+few lines of script submit the form when a control changes. The transit
+indicators' panel is rendered only for a citizenship that has them, so its
+chart is never a 404 in the console.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from forecasting.errors import UnknownCitizenship, UnknownSeries
 from forecasting.names import Citizenship, resolve
 from forecasting.settings import get_settings
+from service.api.indicators import has_chart, indicator_name, indicators_json, ranked
 from service.catalog import Catalog, SeriesRef
 from service.deps import ComponentQuery, RegionQuery, ServicesDep
 from service.stats import series_stats
@@ -51,6 +55,26 @@ def backtest_table(backtest: dict[str, Any] | None) -> tuple[list[str], list[dic
             row[title] = None if value is None else round(float(value), 3)
         rows.append(row)
     return ["model", *BACKTEST_COLUMNS.values()], rows
+
+
+def indicator_table(found: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per transit series, the highest correlation first: what the panel's table shows."""
+    rows = []
+    for entry in ranked(found):
+        rel = entry["relation"]
+        last = entry["history"][-1] if entry["history"] else None
+        rows.append(
+            {
+                "name": indicator_name(entry),
+                "id": entry["id"],
+                "lead": rel["lead_months"],
+                "correlation": rel["correlation"],
+                "months": f"{rel['start']} to {rel['end']}" if rel["start"] else None,
+                "n": rel["n"],
+                "last": last,
+            }
+        )
+    return rows
 
 
 def _choose(
@@ -108,6 +132,14 @@ def index(
         alerts = [a for a in alerts if a["status"] != "resolved"]  # open and escalated
         columns, rows = backtest_table(backtest)
         chart_query = urlencode({"region": ref.region, "component": ref.component})
+        found = json.loads(indicators_json(services, ref.code, None))
+        if has_chart(found):
+            context.update(
+                indicators=indicator_table(found),
+                indicator_encounters=found["encounters"],
+                indicator_chart_url=f"/v1/indicators/{ref.code}/chart.svg",
+                indicator_png_url=f"/v1/indicators/{ref.code}/chart.png",
+            )
         context.update(
             ref=ref,
             parts=catalog.parts(ref.code),

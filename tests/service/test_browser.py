@@ -1,4 +1,5 @@
-"""The page in headless Chromium: loads without console errors, the controls change the chart.
+"""The page in headless Chromium: loads without console errors, the controls change the chart
+and the transit indicators' panel follows the citizenship.
 
 Needs Debian's ``chromium`` and ``chromium-driver``; skipped where they are
 missing, except in CI (``CI=true``), where that is a failure. The screenshot
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from forecasting.ingest import ingest
 from forecasting.store import Store
 from service.app import create_app
-from tests.conftest import ROOT
+from tests.conftest import DATA, ROOT, WORKBOOK
 from tests.service.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.external]
@@ -60,13 +62,35 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def chart_loaded(driver: object) -> bool:
+@pytest.fixture(scope="module")
+def transit_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The bundled workbook and the bundled transit files: China has indicators, UNKNOWN none."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'transit.db'}")
+    for path in (WORKBOOK, *sorted((DATA / "transit").glob("*.csv"))):
+        ingest(store, str(path))
+    return store
+
+
+def image_loaded(driver: object, element_id: str) -> bool:
     return bool(
         driver.execute_script(  # type: ignore[attr-defined]
-            "const i = document.getElementById('chart');"
-            "return i && i.complete && i.naturalWidth > 0;"
+            "const i = document.getElementById(arguments[0]);"
+            "return i && i.complete && i.naturalWidth > 0;",
+            element_id,
         )
     )
+
+
+def chart_loaded(driver: object) -> bool:
+    return image_loaded(driver, "chart")
+
+
+def selected_citizenship(driver: object) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    select = Select(driver.find_element(By.ID, "citizenship"))  # type: ignore[attr-defined]
+    return str(select.first_selected_option.get_attribute("value"))
 
 
 def console_errors(driver: object) -> list[dict[str, object]]:
@@ -132,3 +156,38 @@ def test_page_loads_clean_and_the_controls_change_the_chart(
     if os.environ.get("BORDERCAST_UPDATE_SCREENSHOT") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, ROOT / "docs" / "screenshot.png")
+
+
+def test_indicator_panel_follows_the_citizenship(browser: object, transit_store: Store) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    driver = browser
+    wait = WebDriverWait(driver, 30)
+    with running(create_app(transit_store)) as base:
+        driver.get(f"{base}/?citizenship=CN")  # type: ignore[attr-defined]
+        wait.until(chart_loaded)
+        wait.until(lambda d: image_loaded(d, "indicator-chart"))
+        panel = driver.find_element(By.ID, "indicators")  # type: ignore[attr-defined]
+        assert panel.is_displayed()
+        chart = driver.find_element(By.ID, "indicator-chart")  # type: ignore[attr-defined]
+        assert chart.get_attribute("src").endswith("/v1/indicators/CN/chart.svg")
+        assert chart.size["width"] > 600 and chart.size["height"] > 250
+        lead = panel.find_element(By.CSS_SELECTOR, 'tr[data-id="panama-darien:CN"] td.lead')
+        assert lead.text == "+1 month"
+        assert console_errors(driver) == []
+
+        # A citizenship without indicators: the form submits itself and the panel is gone.
+        Select(driver.find_element(By.ID, "citizenship")).select_by_value("UNKNOWN")  # type: ignore[attr-defined]
+        wait.until(lambda d: selected_citizenship(d) == "UNKNOWN")
+        wait.until(chart_loaded)
+        assert "/v1/forecasts/UNKNOWN/" in driver.find_element(By.ID, "chart").get_attribute("src")  # type: ignore[attr-defined]
+        assert driver.find_elements(By.ID, "indicators") == []  # type: ignore[attr-defined]
+        assert console_errors(driver) == []
+
+        # And back: the panel returns with the chosen citizenship.
+        Select(driver.find_element(By.ID, "citizenship")).select_by_value("CN")  # type: ignore[attr-defined]
+        wait.until(lambda d: selected_citizenship(d) == "CN")
+        wait.until(lambda d: image_loaded(d, "indicator-chart"))
+        assert driver.find_element(By.ID, "indicators").is_displayed()  # type: ignore[attr-defined]
+        assert console_errors(driver) == []
