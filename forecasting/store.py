@@ -214,6 +214,13 @@ class Store:
         with self.engine.connect() as conn:
             return tuple(conn.execute(query).one())
 
+    def batch(self, sha256: str) -> dict[str, Any] | None:
+        """The batch that ingested a file with this checksum, or ``None``."""
+        query = select(batches).where(batches.c.sha256 == sha256).order_by(batches.c.id).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row is not None else None
+
     def batches(self) -> pd.DataFrame:
         """Every ingested file, oldest first."""
         with self.engine.connect() as conn:

@@ -1,25 +1,14 @@
-"""The detect-and-notify flow over the real library (skipped until it exists)."""
+"""The detect-and-notify flow over the real library."""
 
 from __future__ import annotations
 
 import pytest
 
-from flows import library as lib
 from flows.pipeline import ALERTS_KEY, detect_and_notify, ingest
 from tests.conftest import WORKBOOK
 from tests.flows.conftest import artifacts
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not lib.available("forecasting.alerts", "run_detection"),
-        reason="needs forecasting.alerts",
-    ),
-    pytest.mark.skipif(
-        not lib.available("forecasting.notify", "deliver_pending"),
-        reason="needs forecasting.notify.deliver_pending",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_detection_publishes_new_escalated_and_resolved_alerts(flow_env) -> None:

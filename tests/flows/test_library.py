@@ -90,18 +90,11 @@ def test_fetch_makes_one_attempt_so_prefect_owns_the_retries(tmp_path: Path) -> 
         lib.fetch(str(tmp_path / "none.csv"), timeout=1)
 
 
-def test_a_missing_library_function_is_named() -> None:
-    assert not lib.available("forecasting.nonexistent", "plan")
-    assert lib.available("forecasting.ingest", "fetch")
-    with pytest.raises(lib.LibraryMissing, match=r"needs forecasting\.nonexistent\.f"):
-        lib._function("forecasting.nonexistent", "f")
-
-
 def test_a_series_that_raises_becomes_a_failure_not_an_exception(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     def boom(plan, unique_id):  # type: ignore[no-untyped-def]
         raise ValueError("too short")
 
-    monkeypatch.setattr(lib, "_function", lambda module, name: boom)
+    monkeypatch.setattr(lib.training, "train_one", boom)
     result = lib.train_one(object(), "CN:southwest:usbp")
     assert isinstance(result, lib.SeriesFailure)
     assert (result.ok, result.unique_id, result.error) == (

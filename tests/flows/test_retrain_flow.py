@@ -1,4 +1,4 @@
-"""The retrain flow over the real forecasting.training (skipped until it exists)."""
+"""The retrain flow over the real forecasting.training."""
 
 from __future__ import annotations
 
@@ -9,13 +9,7 @@ from flows.pipeline import BACKTESTS_KEY, ingest, retrain
 from tests.conftest import CBP_SW
 from tests.flows.conftest import artifacts, task_runs
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not lib.available("forecasting.training", "train_one"),
-        reason="needs forecasting.training",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_every_series_is_trained_in_batches_and_a_failure_is_listed(flow_env, monkeypatch):  # type: ignore[no-untyped-def]

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from flows import library as lib
 from tests.conftest import CBP_SW, PG_URL, ROOT, postgres_url
 from tests.flows.conftest import BIN, Processes, free_port, wait_until
 
@@ -135,15 +134,6 @@ def test_the_stack_runs_the_deployment(processes: Processes, monkeypatch) -> Non
         ],
         env,
     )
-    if not lib.available("forecasting.training", "plan"):
-        # Until training exists, a run must find nothing new: take the unchanged path.
-        subprocess.run(
-            [str(BIN / "bordercast"), "ingest", str(CBP_SW)],
-            check=True,
-            env={**os.environ, **env},
-            cwd=ROOT,
-            capture_output=True,
-        )
     up = processes.start("dev-up", ["bash", str(ROOT / "scripts" / "dev-up.sh")], env)
 
     prefect = f"http://127.0.0.1:{ports['prefect']}"
