@@ -51,6 +51,7 @@ train: install
 # The whole suite: fast tests, then the slow, PostgreSQL, browser and external ones.
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -m '' -q
 
 test-fast: install

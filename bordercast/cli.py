@@ -283,6 +283,81 @@ def backtest(
     table(rows, ["model", "rel_mae", "mase", "smape", "cov-80", "cov-95"])
 
 
+def _indicator_path(value: str) -> dict[str, object]:
+    """``SOURCE:CHANGE_PCT[:FROM]`` (``panama-darien:-90:2025-01``) as the library's edit."""
+    parts = value.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        change = float(parts[1])
+    except ValueError:
+        message = f"{value!r} is not SOURCE:CHANGE_PCT[:FROM], such as panama-darien:-90:2025-01"
+        raise typer.BadParameter(message, param_hint="--indicator") from None
+    path: dict[str, object] = {"source": parts[0], "change_pct": change}
+    if len(parts) == 3:
+        path["from"] = _month(parts[2], "--indicator")
+    return path
+
+
+@app.command()
+def scenario(
+    citizenship: Annotated[str, typer.Argument(help="Code or name: CN, China, CHN.")],
+    region: RegionOption = "southwest",
+    component: ComponentOption = "all",
+    indicator: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--indicator",
+            help="A transit indicator path, SOURCE:CHANGE_PCT[:FROM], such as "
+            "panama-darien:-90 (from the month after its last published one) or "
+            "panama-darien:-90:2025-01; repeatable, one per source.",
+        ),
+    ] = None,
+    remove_event: Annotated[
+        list[str] | None,
+        typer.Option("--remove-event", help="A policy event id to leave out; repeatable."),
+    ] = None,
+    horizon: Annotated[int, typer.Option(min=1, max=24, help="Months ahead.")] = 12,
+    level: Annotated[int, typer.Option(help="Interval level: 80 or 95.")] = 80,
+    as_json: JsonOption = False,
+) -> None:
+    """The current forecast beside a scenario: policy events left out, indicator paths edited."""
+    from forecasting.forecasts import scenario_forecast
+
+    found = scenario_forecast(
+        open_store(),
+        citizenship,
+        region,
+        component,
+        remove_event_ids=list(remove_event or []),
+        horizon=horizon,
+        level=level,
+        indicators=[_indicator_path(v) for v in indicator or []],
+    )
+    if as_json:
+        emit(found)
+        return
+    base = found["baseline"]
+    who = base["citizenship"]
+    typer.echo(f"{who['name']} ({who['code']}), {region}, {component}: as of {base['as_of']}")
+    for path in found.get("indicators", []):
+        typer.echo(
+            f"{path['id']}: {path['change_pct']:+g}% from {path['from']}, lead "
+            f"{path['lead_months']} month(s), correlation {path['correlation']}"
+            + (f"; {path['note']}" if path["note"] else "")
+        )
+    rows = [
+        {
+            "month": b["month"],
+            "baseline": b["mean"],
+            **{k: s[k] for k in ("mean", "lower", "upper")},
+        }
+        for b, s in zip(base["forecast"], found["scenario"]["forecast"], strict=True)
+    ]
+    if rows:
+        table(rows, ["month", "baseline", "mean", "lower", "upper"])
+
+
 # -- surges, alerts and their delivery --------------------------------------------
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecasting import models
+from forecasting import indicator_scenarios, models
 from forecasting.errors import ConfigError, NoModel, UnknownSeries
 from forecasting.names import resolve
 from forecasting.policy import PolicyEvent, load_events, parse_event
@@ -235,14 +235,42 @@ def scenario_forecast(
     move: dict[str, str] | None = None,
     horizon: int = 12,
     level: int = 80,
+    indicators: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The current forecast beside the same forecast with policy events edited.
+    """The current forecast beside the same forecast with policy events or indicator paths edited.
 
     The events' effect is measured by Prophet with the policy regressors,
     fitted twice on the same history (calendar as it is, calendar edited);
-    the difference of the two on the log scale shifts the current model's
-    forecast and its interval. So the baseline is exactly what the service
-    serves, and the scenario differs from it by the events alone.
+    the indicator paths' effect by the indicator model, stepped twice over
+    the indicators (carried forward, edited; see
+    :mod:`forecasting.indicator_scenarios`). The sum of the two differences
+    on the log scale shifts the current model's forecast and its interval.
+    So the baseline is exactly what the service serves, and the scenario
+    differs from it by the edits alone; without edits it equals the baseline.
+
+    Parameters
+    ----------
+    indicators
+        Indicator paths, each ``{"source", "change_pct", "from"}`` or
+        ``{"source", "values": {"YYYY-MM": count}}``
+        (:func:`~forecasting.indicator_scenarios.parse_edit`).
+
+    Returns
+    -------
+    dict
+        ``baseline``, ``scenario`` (both in the shape of :func:`get_forecast`),
+        ``events`` (the calendar the scenario used), ``indicators`` (per
+        path: lead, correlation, the path and its effect per month) and
+        ``indicator_effect`` (per month, all paths together).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown event id, an invalid added event or indicator path.
+    UnknownSeries
+        For an indicator source the citizenship has no series of.
+    NoModel
+        Before the series' first training.
     """
     _check(horizon, level)
     code = resolve(citizenship).code
@@ -257,12 +285,24 @@ def scenario_forecast(
         _moved(e, (move or {}).get(e.id)) for e in base if e.id not in (remove_event_ids or [])
     ]
     edited += [parse_event(raw, f"add_events[{i}]") for i, raw in enumerate(add_events or [])]
+    paths = indicator_scenarios.parse_edits(indicators or [])
+    if paths:
+        indicator_scenarios.check_sources(store, code, paths)
     baseline = get_forecast(store, code, region, component, horizon, level)
-    history = store.history(code, region, component).assign(
+    # the baseline's months: a store updated since the training must not shift them
+    history = store.history(code, region, component, as_of=baseline["as_of"]).assign(
         unique_id=series_id(code, region, component)
     )
     last = history["ds"].max()
-    shift = _effect(history, horizon, _announced(base, last), _announced(edited, last))
+    shift = [0.0] * horizon
+    if add_events or remove_event_ids or move:
+        shift = _effect(history, horizon, _announced(base, last), _announced(edited, last))
+    moved: dict[str, Any] = {"effect": [], "indicators": []}
+    if paths:
+        moved = indicator_scenarios.indicator_scenario(
+            store, code, region, component, paths, horizon, as_of=baseline["as_of"]
+        )
+        shift = [s + e["log_change"] for s, e in zip(shift, moved["effect"], strict=True)]
     scenario = {
         **baseline,
         "model": {**baseline["model"], "kind": "scenario"},
@@ -272,6 +312,8 @@ def scenario_forecast(
         "baseline": baseline,
         "scenario": scenario,
         "events": [{"id": e.id, "date": f"{e.date:%Y-%m-%d}", "kind": e.kind} for e in edited],
+        "indicators": moved["indicators"],
+        "indicator_effect": moved["effect"],
     }
 
 

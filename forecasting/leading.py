@@ -54,6 +54,8 @@ def _indicator_name(unique_id: str) -> str:
 
 def citizenship_indicators(frame: pd.DataFrame, citizenship: str) -> pd.DataFrame:
     """The rows of an ``indicator_frame`` for one citizenship and the sources used here."""
+    if frame.empty:  # a store without transit files: nothing to split
+        return frame.reset_index(drop=True)
     parts = frame["unique_id"].str.split(":", n=1, expand=True)
     keep = (parts[1] == citizenship) & parts[0].isin(SOURCES)
     return frame[keep.to_numpy()].reset_index(drop=True)

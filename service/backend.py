@@ -87,9 +87,16 @@ def scenario_forecast(
     move: dict[str, str],
     horizon: int,
     level: int,
+    indicators: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``{"baseline", "scenario", "events"}`` from the current model with events edited."""
+    """``{"baseline", "scenario", "events", ...}`` from the current model with edits.
+
+    Indicator paths (``{"source", "change_pct", "from"}`` or ``{"source",
+    "values"}``) are passed only when given, so a library without them still
+    answers plain event scenarios.
+    """
     fn = _function("forecasting.forecasts", "scenario_forecast", "scenarios")
+    extra = {"indicators": indicators} if indicators else {}
     return fn(
         store,
         citizenship,
@@ -100,6 +107,7 @@ def scenario_forecast(
         move=move,
         horizon=horizon,
         level=level,
+        **extra,
     )
 
 

@@ -9,15 +9,17 @@ field a caller may send (a webhook secret) never appears in an answer.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr, model_validator
 
 Region = Literal["all", "southwest", "northern", "other"]
 Component = Literal["all", "usbp", "ofo"]
 Severity = Literal["watch", "warning", "critical"]
 AlertKind = Literal["surge", "drop"]
 AlertStatus = Literal["open", "escalated", "resolved"]
+#: The transit indicators a scenario may edit (``forecasting.leading.SOURCES``).
+IndicatorSource = Literal["panama-darien", "mexico-irregular", "entries-ECU"]
 
 #: A calendar month as the CLI writes it; years outside 1900-2099 are refused up front.
 MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
@@ -213,10 +215,98 @@ class PolicyEventIn(BaseModel):
     source: str = Field("scenario", max_length=500)
 
 
-class ScenarioIn(BaseModel):
-    """A forecast from the current model with policy events added, removed or moved."""
+class IndicatorPathIn(BaseModel):
+    """A transit indicator's path in a scenario: a change from a month on, or monthly counts.
 
-    model_config = ConfigDict(extra="forbid")
+    ``change_pct`` scales the last published count, carried forward, from
+    ``from`` on (by default the month after the last published one);
+    ``values`` give counts for months of their own, each carried forward to
+    the next. Only months after the last published one can be edited.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {"source": "panama-darien", "change_pct": -90},
+                {"source": "panama-darien", "change_pct": -90, "from": "2025-01"},
+                {"source": "entries-ECU", "values": {"2024-12": 1000, "2025-03": 500}},
+            ]
+        },
+    )
+
+    source: IndicatorSource = Field(
+        description="panama-darien (Darién crossings), mexico-irregular (Mexico's irregular "
+        "migrants) or entries-ECU (regular entries into Ecuador).",
+        examples=["panama-darien"],
+    )
+    change_pct: float | None = Field(
+        None,
+        ge=-100,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Percent change of the carried-forward count (-90: a tenth of it); "
+        "exclusive with values.",
+        examples=[-90],
+    )
+    from_: Annotated[str, Field(pattern=MONTH_PATTERN)] | None = Field(
+        None,
+        alias="from",
+        description="First month of the change (YYYY-MM); defaults to the month after the "
+        "indicator's last published month. With change_pct only.",
+        examples=["2025-01"],
+    )
+    values: (
+        dict[
+            Annotated[str, Field(pattern=MONTH_PATTERN)],
+            Annotated[float, Field(ge=0, allow_inf_nan=False)],
+        ]
+        | None
+    ) = Field(
+        None,
+        min_length=1,
+        max_length=36,
+        description="Month (YYYY-MM) -> count; exclusive with change_pct.",
+        examples=[{"2024-12": 1000, "2025-03": 500}],
+    )
+
+    @model_validator(mode="after")
+    def _one_path(self) -> Self:
+        if (self.change_pct is None) == (self.values is None):
+            raise ValueError("give exactly one of change_pct and values")
+        if self.values is not None and self.from_ is not None:
+            raise ValueError("from applies to change_pct only; values give their own months")
+        return self
+
+    def edit(self) -> dict[str, Any]:
+        """The library's shape of the path (``forecasting.indicator_scenarios.parse_edit``)."""
+        out: dict[str, Any] = {"source": self.source}
+        if self.change_pct is not None:
+            out["change_pct"] = self.change_pct
+        if self.from_ is not None:
+            out["from"] = self.from_
+        if self.values is not None:
+            out["values"] = dict(self.values)
+        return out
+
+
+class ScenarioIn(BaseModel):
+    """A forecast from the current model with policy events or transit indicator paths edited."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "citizenship": "CN",
+                    "region": "southwest",
+                    "indicators": [{"source": "panama-darien", "change_pct": -90}],
+                },
+                {"citizenship": "CN", "remove_event_ids": ["title42-end"]},
+            ]
+        },
+    )
 
     citizenship: str = Field(min_length=1, max_length=100, examples=["CN"])
     region: Region | None = None
@@ -228,12 +318,67 @@ class ScenarioIn(BaseModel):
     move: dict[str, dt.date] = Field(
         default_factory=dict, description="Event id -> new effective date."
     )
+    indicators: list[IndicatorPathIn] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Transit indicator paths, one per source; combinable with the event edits.",
+    )
+
+
+class IndicatorEffectPoint(BaseModel):
+    """How far the indicator paths move one forecast month."""
+
+    month: str = Field(examples=["2025-01"])
+    log_change: float = Field(
+        description="The log1p shift applied to the mean and both bounds.", examples=[-0.23]
+    )
+    change_pct: float = Field(
+        description="100 * (exp(log_change) - 1): the percent change for counts well above 1.",
+        examples=[-20.9],
+    )
+
+
+class IndicatorPathPoint(BaseModel):
+    """One month of an indicator after its last published month."""
+
+    month: str = Field(examples=["2024-12"])
+    carried: float = Field(description="The last published count carried forward (no change).")
+    scenario: float = Field(description="The count the scenario assumes.")
+
+
+class IndicatorPathOut(BaseModel):
+    """An indicator path the scenario used, with what the indicator model made of it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(examples=["panama-darien:CN"])
+    source: str = Field(examples=["panama-darien"])
+    change_pct: float | None = Field(description="As asked; null for explicit values.")
+    from_: str | None = Field(alias="from", description="First month changed (change_pct only).")
+    values: dict[str, float] | None = Field(description="As asked; null for change_pct.")
+    last_published: str = Field(
+        description="The indicator's last month public at the forecast's data cut-off."
+    )
+    lag_months: int = Field(description="Months after CBP's month M that its month M is public.")
+    lead_months: int | None = Field(description="How far the indicator leads the encounters.")
+    correlation: float | None = Field(description="Level correlation at that lead.")
+    used: bool = Field(description="Whether the indicator model reads it (else no effect).")
+    note: str = Field("", description="Why the path moves the forecast little or not at all.")
+    path: list[IndicatorPathPoint]
+    effect: list[IndicatorEffectPoint] = Field(description="This path's effect alone, per month.")
 
 
 class ScenarioOut(BaseModel):
     baseline: ForecastOut
     scenario: ForecastOut
     events: list[dict[str, Any]] = Field(description="The events the scenario used.")
+    indicators: list[IndicatorPathOut] = Field(
+        default_factory=list, description="The indicator paths the scenario used."
+    )
+    indicator_effect: list[IndicatorEffectPoint] = Field(
+        default_factory=list,
+        description="The indicator paths' effect together, per month (empty without paths).",
+    )
 
 
 class SubscriptionIn(BaseModel):

@@ -1,4 +1,4 @@
-"""``POST /v1/scenarios``: "what if this policy ends?", beside the baseline forecast."""
+"""``POST /v1/scenarios``: "what if this policy ends, or Darién crossings fall?"."""
 
 from __future__ import annotations
 
@@ -31,16 +31,23 @@ def _event(event: PolicyEventIn, code: str) -> dict[str, Any]:
     "",
     response_model=ScenarioOut,
     responses={
-        404: {"model": Problem, "description": "Unknown citizenship or series."},
+        404: {
+            "model": Problem,
+            "description": "Unknown citizenship or series, or an indicator the citizenship lacks.",
+        },
+        422: {"model": Problem, "description": "A parameter is invalid; the answer names it."},
         503: {"model": Problem, "description": "No model trained for this series yet."},
     },
 )
 def scenario(body: ScenarioIn, services: ServicesDep) -> dict[str, Any]:
-    """A forecast from the current model with policy events added, removed or moved.
+    """A forecast from the current model with policy events or transit indicator paths edited.
 
     Computed per request (a scenario is a refit with other regressors), in a
-    worker thread. The answer holds the baseline forecast beside the scenario
-    and the events the scenario used.
+    worker thread. The answer holds the baseline forecast beside the scenario,
+    the events the scenario used and, for indicator paths, each path with the
+    indicator's lead, correlation and effect per month. An indicator the
+    citizenship has no series of answers 404; a path that cannot apply (a
+    month not after the indicator's last published one) 422.
     """
     ref = services.catalog.choose(resolve(body.citizenship), body.region, body.component)
     return backend.scenario_forecast(
@@ -53,4 +60,5 @@ def scenario(body: ScenarioIn, services: ServicesDep) -> dict[str, Any]:
         move={k: v.isoformat() for k, v in body.move.items()},
         horizon=body.horizon,
         level=body.level,
+        indicators=[p.edit() for p in body.indicators],
     )
