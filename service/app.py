@@ -32,7 +32,6 @@ from forecasting.settings import get_settings
 from forecasting.store import Store
 from service import backend
 from service.api import router
-from service.backend import FeatureUnavailable
 from service.cache import AnswerCache
 from service.catalog import Catalog
 from service.deps import Services
@@ -74,8 +73,6 @@ def problem(exc: Exception) -> tuple[int, dict[str, object]]:
         return 503, {"detail": str(exc), "reason": "no trained model for this series yet"}
     if isinstance(exc, ModelError):
         return 503, {"detail": str(exc), "reason": f"model unavailable ({type(exc).__name__})"}
-    if isinstance(exc, FeatureUnavailable):
-        return 503, {"detail": str(exc), "reason": f"{exc.module} is not installed"}
     if isinstance(exc, pydantic.ValidationError):
         errors = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
@@ -158,7 +155,7 @@ def create_app(store: Store | None = None) -> FastAPI:
             422: {"model": Problem, "description": "A parameter is invalid; the answer names it."},
         },
     )
-    for exc_type in (BordercastError, FeatureUnavailable, pydantic.ValidationError):
+    for exc_type in (BordercastError, pydantic.ValidationError):
         app.add_exception_handler(exc_type, _handle)  # type: ignore[arg-type]
     app.include_router(router)
     app.add_middleware(ResponseCache)

@@ -15,7 +15,7 @@ from service.catalog import SeriesRef
 from service.charts import ChartData, render
 from service.deps import AsOfQuery, SeriesDep, Services, ServicesDep, SettingsDep
 from service.models import ForecastOut, Problem
-from service.views import alerts_or_reason, events_for, forecast_or_reason
+from service.views import alerts_for, events_for, forecast_or_reason
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
@@ -79,7 +79,7 @@ def chart_data(
     if history.empty:
         raise UnknownSeries(ref.unique_id)
     forecast, reason = forecast_or_reason(services.store, ref, horizon, level, as_of)
-    alerts, _ = alerts_or_reason(services.store, ref, as_of=as_of)
+    alerts = alerts_for(services.store, ref, as_of=as_of)
     title = f"{ref.name} ({ref.code}) · region {ref.region} · {ref.component}"
     if as_of:
         title += f" · as of {as_of}"

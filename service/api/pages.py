@@ -26,7 +26,7 @@ from service.api.indicators import has_chart, indicator_name, indicators_json, r
 from service.catalog import Catalog, SeriesRef
 from service.deps import ComponentQuery, RegionQuery, ServicesDep
 from service.stats import series_stats
-from service.views import alerts_or_reason, backtest_or_reason, forecast_or_reason
+from service.views import alerts_for, backtest_or_reason, forecast_or_reason
 
 router = APIRouter(tags=["page"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -128,7 +128,7 @@ def index(
         history = store.history(ref.code, ref.region, ref.component)
         forecast, forecast_reason = forecast_or_reason(store, ref, 12, 80, None)
         backtest, backtest_reason = backtest_or_reason(store, ref)
-        alerts, alerts_reason = alerts_or_reason(store, ref)
+        alerts = alerts_for(store, ref)
         alerts = [a for a in alerts if a["status"] != "resolved"]  # open and escalated
         columns, rows = backtest_table(backtest)
         chart_query = urlencode({"region": ref.region, "component": ref.component})
@@ -150,7 +150,6 @@ def index(
             backtest_rows=rows,
             backtest_reason=backtest_reason,
             alerts=alerts,
-            alerts_reason=alerts_reason,
             chart_url=f"/v1/forecasts/{ref.code}/chart.svg?{chart_query}",
             png_url=f"/v1/forecasts/{ref.code}/chart.png?{chart_query}",
             api_key_set=get_settings().api_key is not None,

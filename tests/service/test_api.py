@@ -21,7 +21,6 @@ from forecasting.errors import (
 from forecasting.store import Store
 from service import backend
 from service.app import create_app, problem
-from service.backend import FeatureUnavailable
 from tests.conftest import CBP_STATE_OLD, ROOT, WORKBOOK
 from tests.service.conftest import FakeForecasts, carry_forward
 
@@ -160,7 +159,6 @@ def test_bad_parameters_are_422_naming_the_parameter(
         (UnknownSeries("CN:all:all"), 404),
         (NoModel("CN:all:usbp"), 503),
         (ArtifactTampered("m.joblib", "a", "b"), 503),
-        (FeatureUnavailable("alerts", "forecasting.alerts"), 503),
         (IngestError("f.csv", "bad count", line=3, column="Encounter Count"), 422),
         (ConfigError("policy_events.yaml: event 'x': date is not a date"), 422),
     ],
