@@ -7,6 +7,15 @@ of the newest month and queues, in the same transaction, a notification for
 each open, escalation and resolution dated that month: a crash between the
 two cannot lose or duplicate one. A replay (:func:`detect_as_of`) writes
 nothing.
+
+With ``SurgeSettings(use_indicators=True)`` the transit indicators public at
+the month judged are read too, and a jump in a citizenship's Darién or
+Ecuador count may open a ``watch`` on its southwest series
+(:mod:`forecasting.transit_watch`); such an alert carries a ``reason``
+naming the indicator and its change (alerts the U.S. counts opened have no
+``reason`` key). The
+default leaves it off: replayed over 2020-2025 it added more false episodes
+than it removed (``bench/transit_watch.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 
 from forecasting import surges
+from forecasting.indicators import indicator_frame
 from forecasting.names import display_name
 from forecasting.notify import AlertEvent, enqueue
 from forecasting.schema import alerts
@@ -52,10 +62,13 @@ def _frame(
 
 
 def _alerts(
-    frame: pd.DataFrame, month: pd.Timestamp, settings: surges.SurgeSettings | None
+    frame: pd.DataFrame,
+    month: pd.Timestamp,
+    settings: surges.SurgeSettings | None,
+    indicators: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """The alerts as they stand at ``month``: open ones, and those resolved that month."""
-    found = surges.episodes(frame, settings, month)
+    found = surges.episodes(frame, settings, month, indicators=indicators)
     signals = surges.detect(frame, settings, month).set_index(["unique_id", "kind"])
     observed = frame[frame["ds"] == month].set_index("unique_id")["y"]
     rows = []
@@ -85,6 +98,7 @@ def _alerts(
                 "lower": _number(signal["lower"]) if signal is not None else None,
                 "upper": _number(signal["upper"]) if signal is not None else None,
                 "status": status,
+                **({"reason": episode.reason} if episode.reason else {}),
                 "events": [
                     {"action": e.action, "month": f"{e.ds:%Y-%m}", "severity": e.severity}
                     for e in episode.events
@@ -105,12 +119,17 @@ def detect_as_of(
     """What detection finds with the data through ``as_of`` (default: the newest month).
 
     Writes nothing and sends nothing: a replay an analyst can run any time.
+    With ``settings.use_indicators``, the transit indicators public at that
+    month are read from the store as well.
     """
     frame = _frame(store, as_of, citizenship, region, component)
     if frame.empty:
         return {"as_of": as_of, "alerts": []}
     month = frame["ds"].max() if as_of is None else pd.Timestamp(as_of)
-    return {"as_of": f"{month:%Y-%m}", "alerts": _alerts(frame, month, settings)}
+    indicators = None
+    if settings is not None and settings.use_indicators:
+        indicators = indicator_frame(store, citizenship, as_of=month)
+    return {"as_of": f"{month:%Y-%m}", "alerts": _alerts(frame, month, settings, indicators)}
 
 
 def run_detection(

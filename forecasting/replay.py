@@ -33,13 +33,13 @@ the ground truth and the "real" test look ahead, as they must.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from forecasting.surges import _SURGE, SurgeSettings, _run_episodes, _wide
+from forecasting.surges import _SURGE, SurgeSettings, _run_episodes, _watch, _wide
 
 __all__ = [
     "BASELINES",
@@ -192,11 +192,17 @@ def bordercast_detector(
     frame: pd.DataFrame,
     settings: SurgeSettings | None = None,
     forecast_upper: pd.DataFrame | None = None,
+    indicators: pd.DataFrame | None = None,
+    lags: Mapping[str, int] | None = None,
 ) -> Detector:
-    """Bordercast's detector: on while a surge episode is open; alerts are episode openings."""
+    """Bordercast's detector: on while a surge episode is open; alerts are episode openings.
+
+    With ``settings.use_indicators``, ``indicators`` (and ``lags``) feed the
+    transit watches as in :func:`forecasting.surges.episodes`.
+    """
     settings = settings or SurgeSettings()
     w = _wide(frame, settings, None, forecast_upper)
-    transitions, on_kind = _run_episodes(w, settings)
+    transitions, on_kind = _run_episodes(w, settings, _watch(w, settings, indicators, lags))
     on_all = pd.DataFrame(on_kind == _SURGE, index=w.months, columns=w.ids)
     opens = np.zeros_like(on_kind, dtype=bool)
     for t, i, action, kind, _grade in transitions:

@@ -36,10 +36,20 @@ and resolves when the series falls back toward its trailing level for
 :class:`EpisodeEvent` with a stable ``event_id``, so a caller sends exactly one
 notification per open, escalation and resolution, never one per month.
 
+With ``SurgeSettings(use_indicators=True)`` and a frame of transit
+indicators, a jump in a citizenship's Darién or Ecuador count
+(:mod:`forecasting.transit_watch`) also opens a ``watch`` on its southwest
+series, dated the month the count was public; the U.S. counts escalate and
+resolve it like any other episode, and its events carry a ``reason`` naming
+the indicator and its change. Off by default: replayed over 2020-2025
+(``bench/transit_watch.py``) it warned earlier on 4 small series' surges
+and on none of the large ones, and added more false episodes than it
+removed.
+
 Everything here is causal: the signal of month *t* reads counts up to *t*
-only, and the episodes up to month *M* are the same whether computed in one
-pass to *M* or month by month (the monthly run relies on this to send only
-the events dated *M*).
+only (and indicator months public by *t*), and the episodes up to month *M*
+are the same whether computed in one pass to *M* or month by month (the
+monthly run relies on this to send only the events dated *M*).
 
 Frames are in the long shape ``unique_id, ds, y`` (``ds`` a month start,
 ``y >= 0``), sorted, one row per series-month.
@@ -55,6 +65,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from forecasting import transit_watch
 from forecasting.errors import ConfigError
 
 __all__ = [
@@ -138,6 +149,20 @@ class SurgeSettings:
         ``drop_ratio <= drop_resolve_ratio <= 1``.
     resolve_months : int
         Consecutive such months that resolve an episode. 1 to 12.
+    use_indicators : bool
+        Let a jump in a citizenship's Darién or Ecuador count open a
+        ``watch`` on its southwest series (:mod:`forecasting.transit_watch`);
+        the episode functions then need the indicator frame. Off: the replay
+        over 2020-2025 (``bench/transit_watch.py``) found more false episodes
+        with it than without.
+    indicator_window : int
+        Months in the indicator's trailing mean. 1 to 24.
+    indicator_ratio : float
+        An indicator jumps at this multiple of its trailing mean. > 1.
+    indicator_minimum : float
+        ... and at this many people in the month at least. >= 0.
+        The three ``indicator_*`` defaults are the replay's pick on the
+        tuning half of the citizenships.
     """
 
     window: int = 24
@@ -157,10 +182,20 @@ class SurgeSettings:
     resolve_ratio: float = 1.25
     drop_resolve_ratio: float = 0.7
     resolve_months: int = 1
+    use_indicators: bool = False
+    indicator_window: int = 6
+    indicator_ratio: float = 5.0
+    indicator_minimum: float = 50.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(
+                        f"surge setting {f.name!r} must be true or false, got {value!r}"
+                    )
+                continue
             want = int if f.type in ("int", int) else float
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if want is int:
@@ -197,6 +232,9 @@ class SurgeSettings:
             "between drop_ratio and 1",
         )
         self._check("resolve_months", 1 <= self.resolve_months <= 12, "between 1 and 12 months")
+        self._check("indicator_window", 1 <= self.indicator_window <= 24, "between 1 and 24 months")
+        self._check("indicator_ratio", self.indicator_ratio > 1, "greater than 1")
+        self._check("indicator_minimum", self.indicator_minimum >= 0, ">= 0")
 
     def _check(self, name: str, ok: bool, allowed: str) -> None:
         if not ok:
@@ -223,7 +261,7 @@ class SurgeSettings:
             )
         return cls(**values)
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | bool]:
         """The settings as plain values, for configuration files and reports."""
         return dataclasses.asdict(self)
 
@@ -234,6 +272,9 @@ class EpisodeEvent:
 
     ``event_id`` is stable across replays (series, kind, month opened, action,
     month of the event), so the outbox can use it as an idempotency key.
+    ``reason`` is set on the opening of a watch a transit indicator opened
+    (``Darién crossings by nationals of India: 102 in 2021-04, x13.9 their
+    6-month mean (7)``), ``None`` otherwise.
     """
 
     unique_id: str
@@ -244,6 +285,7 @@ class EpisodeEvent:
     severity: str
     observed: float
     expected: float
+    reason: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -263,6 +305,9 @@ class Episode:
     ``resolved`` is ``None`` while the episode is open (as of the month
     replayed to). ``peak_severity`` is the highest severity reached,
     ``peak_observed`` the largest count (smallest for a drop) while open.
+    ``reason`` names the transit indicator and its change when one opened
+    the episode (see :class:`EpisodeEvent`), ``None`` when the U.S. counts
+    did.
     """
 
     unique_id: str
@@ -275,6 +320,7 @@ class Episode:
     escalated: tuple[pd.Timestamp, ...] = ()
     resolved: pd.Timestamp | None = None
     events: tuple[EpisodeEvent, ...] = field(default=(), repr=False)
+    reason: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -516,8 +562,67 @@ def signals(
 # --------------------------------------------------------------------------- episodes
 
 
-def _run_episodes(w: _Wide, s: SurgeSettings) -> tuple[list[tuple], np.ndarray]:
+@dataclass(frozen=True)
+class _Watch:
+    """Where a transit indicator asks for a watch: month x series, with the reasons."""
+
+    on: np.ndarray  # bool, month x series
+    reasons: dict[tuple[int, int], str]
+
+
+def _watch(
+    w: _Wide,
+    s: SurgeSettings,
+    indicators: pd.DataFrame | None,
+    lags: Mapping[str, int] | None,
+) -> _Watch | None:
+    """The months each southwest series gets a transit watch (None when the rule is off).
+
+    A watch needs the series' count and trailing level that month: an
+    episode opened without them could not resolve.
+    """
+    if not s.use_indicators:
+        return None
+    if indicators is None:
+        raise ValueError(
+            "settings.use_indicators needs the indicators frame "
+            "(forecasting.indicators.indicator_frame); got indicators=None"
+        )
+    on = np.zeros(w.y.shape, dtype=bool)
+    reasons: dict[tuple[int, int], str] = {}
+    if w.y.size == 0:
+        return _Watch(on, reasons)
+    found = transit_watch.jumps(
+        indicators, s.indicator_window, s.indicator_ratio, s.indicator_minimum, lags
+    )
+    rows = w.months.get_indexer(pd.DatetimeIndex(found["ds"]))
+    found = found.assign(row=rows)[rows >= 0].sort_values("ratio", ascending=False)
+    parts = [str(uid).split(":") for uid in w.ids]
+    codes = np.asarray([p[0] for p in parts])
+    southwest = np.asarray([len(p) > 1 and p[1] == "southwest" for p in parts])
+    seen = ~np.isnan(w.y) & ~np.isnan(w.level)
+    for code, part in found.groupby("citizenship", sort=False):
+        for i in np.nonzero(southwest & (codes == code))[0]:
+            for t, text in zip(part["row"], part["reason"], strict=True):
+                if seen[t, i]:
+                    on[t, i] = True
+                    key = (int(t), int(i))
+                    reasons[key] = f"{reasons[key]}; {text}" if key in reasons else text
+    return _Watch(on, reasons)
+
+
+def _run_episodes(
+    w: _Wide, s: SurgeSettings, watch: _Watch | None = None
+) -> tuple[list[tuple], np.ndarray]:
     """The episode state machine, stepped month by month over all series at once.
+
+    A transit ``watch`` counts as a surge signal of grade ``watch`` in a month
+    the U.S. counts give no signal, unless a drop episode is open (an
+    indicator never ends a drop). A watch the U.S. counts have not confirmed
+    (no U.S. surge signal since it opened) also counts a month toward
+    resolution when the count is below the surge ``minimum``: once the
+    indicator calms, a watch on a series of 20 a month ends, where the
+    trailing level alone would keep it open for years.
 
     Returns the transitions as tuples ``(month index, series index, action,
     kind, grade)`` in time order, and the month x series "on" matrix (the
@@ -528,18 +633,24 @@ def _run_episodes(w: _Wide, s: SurgeSettings) -> tuple[list[tuple], np.ndarray]:
     state = np.zeros(n_series, dtype="int8")  # open kind
     peak = np.zeros(n_series, dtype="int8")  # highest grade so far
     calm = np.zeros(n_series, dtype="int16")  # consecutive months toward resolution
+    confirmed = np.ones(n_series, dtype=bool)  # the U.S. counts signalled the open episode
     on = np.zeros((n_months, n_series), dtype="int8")
     out: list[tuple] = []
     for t in range(n_months):
         y, level, median = w.y[t], w.level[t], w.median[t]
         kind, grade = w.kind[t], w.grade[t]
+        confirmed |= (state == _SURGE) & (kind == _SURGE)
+        if watch is not None:
+            lift = watch.on[t] & (kind == _NONE) & (state != _DROP)
+            kind = np.where(lift, _SURGE, kind).astype("int8")
+            grade = np.where(lift, 1, grade).astype("int8")
         seen = ~np.isnan(y) & ~np.isnan(level)
         # Resolution: a month back near the level counts; any other month resets.
         with np.errstate(invalid="ignore"):
             back = (
                 np.where(
                     state == _SURGE,
-                    y < s.resolve_ratio * level,
+                    (y < s.resolve_ratio * level) | (~confirmed & (y < s.minimum)),
                     np.where(state == _DROP, y >= s.drop_resolve_ratio * median, False),
                 )
                 & seen
@@ -563,12 +674,19 @@ def _run_episodes(w: _Wide, s: SurgeSettings) -> tuple[list[tuple], np.ndarray]:
             out.append((t, i, "open", int(kind[i]), int(grade[i])))
         state = np.where(opening, kind, state).astype("int8")
         peak = np.where(opening, grade, peak).astype("int8")
+        confirmed = np.where(opening, w.kind[t] != _NONE, confirmed)
         on[t] = state
     return out, on
 
 
-def _build_episodes(w: _Wide, transitions: list[tuple]) -> list[Episode]:
-    """Group transitions into :class:`Episode` objects."""
+def _build_episodes(
+    w: _Wide, transitions: list[tuple], watch: _Watch | None = None
+) -> list[Episode]:
+    """Group transitions into :class:`Episode` objects.
+
+    An opening in a month the U.S. counts gave no signal was a transit
+    watch's: it takes the watch's reason.
+    """
     current: dict[int, dict[str, Any]] = {}
     done: list[Episode] = []
     ids = w.ids.to_numpy()
@@ -587,6 +705,7 @@ def _build_episodes(w: _Wide, transitions: list[tuple]) -> list[Episode]:
                 escalated=tuple(e["escalated"]),
                 resolved=resolved,
                 events=tuple(e["events"]),
+                reason=e["reason"],
             )
         )
 
@@ -594,7 +713,10 @@ def _build_episodes(w: _Wide, transitions: list[tuple]) -> list[Episode]:
         ds = w.months[t]
         kind = KINDS[k - 1]
         lvl = w.median if k == _DROP else w.level
+        reason = None
         if action == "open":
+            if watch is not None and w.kind[t, i] == _NONE:
+                reason = watch.reasons.get((t, i))
             current[i] = {
                 "unique_id": str(ids[i]),
                 "kind": kind,
@@ -605,6 +727,7 @@ def _build_episodes(w: _Wide, transitions: list[tuple]) -> list[Episode]:
                 "level_at_open": float(lvl[t, i]),
                 "escalated": [],
                 "events": [],
+                "reason": reason,
             }
         e = current[i]
         if action == "escalate":
@@ -621,6 +744,7 @@ def _build_episodes(w: _Wide, transitions: list[tuple]) -> list[Episode]:
                 severity=severity,
                 observed=float(w.y[t, i]),
                 expected=float(lvl[t, i]),
+                reason=reason,
             )
         )
         if action == "resolve":
@@ -647,6 +771,8 @@ def episodes(
     settings: SurgeSettings | None = None,
     as_of: pd.Timestamp | str | None = None,
     forecast_upper: pd.DataFrame | None = None,
+    indicators: pd.DataFrame | None = None,
+    lags: Mapping[str, int] | None = None,
 ) -> list[Episode]:
     """Every surge and drop episode of every series, replayed through history to ``as_of``.
 
@@ -667,17 +793,31 @@ def episodes(
         Last month replayed; the newest month of ``frame`` when omitted.
     forecast_upper : pandas.DataFrame, optional
         ``unique_id, ds, upper`` as for :func:`detect`; only raises severities.
+    indicators : pandas.DataFrame, optional
+        Transit indicators, ``unique_id, ds, y``
+        (:func:`forecasting.indicators.indicator_frame`); read only when
+        ``settings.use_indicators``, and then required. Months not yet public
+        at a month replayed are never read for it (see
+        :func:`forecasting.transit_watch.jumps`), so an uncut frame is safe.
+    lags : mapping, optional
+        Publication lags by indicator source, over the configured ones.
 
     Returns
     -------
     list of Episode
         Sorted by ``unique_id`` then ``opened``; ``resolved`` is ``None`` for
         episodes still open at ``as_of``.
+
+    Raises
+    ------
+    ValueError
+        When ``settings.use_indicators`` is set and ``indicators`` is not given.
     """
     settings = settings or SurgeSettings()
     w = _wide(frame, settings, None if as_of is None else _month(as_of), forecast_upper)
-    transitions, _ = _run_episodes(w, settings)
-    return _build_episodes(w, transitions)
+    watch = _watch(w, settings, indicators, lags)
+    transitions, _ = _run_episodes(w, settings, watch)
+    return _build_episodes(w, transitions, watch)
 
 
 def events_frame(found: list[Episode]) -> pd.DataFrame:
@@ -693,6 +833,7 @@ def events_frame(found: list[Episode]) -> pd.DataFrame:
         "severity",
         "observed",
         "expected",
+        "reason",
     ]
     if not rows:
         return pd.DataFrame(columns=columns)
@@ -705,6 +846,8 @@ def new_events(
     settings: SurgeSettings | None = None,
     as_of: pd.Timestamp | str | None = None,
     forecast_upper: pd.DataFrame | None = None,
+    indicators: pd.DataFrame | None = None,
+    lags: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """The events dated ``as_of``: what the monthly run notifies, once each.
 
@@ -717,7 +860,7 @@ def new_events(
             return events_frame([])
         as_of = frame["ds"].max()
     month = _month(as_of)
-    found = episodes(frame, settings, month, forecast_upper)
+    found = episodes(frame, settings, month, forecast_upper, indicators, lags)
     ev = events_frame(found)
     return ev[ev["ds"] == month].reset_index(drop=True)
 
@@ -727,6 +870,8 @@ def on_matrix(
     settings: SurgeSettings | None = None,
     as_of: pd.Timestamp | str | None = None,
     forecast_upper: pd.DataFrame | None = None,
+    indicators: pd.DataFrame | None = None,
+    lags: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Month x series frame of the open episode's kind (``""``, ``"surge"``, ``"drop"``).
 
@@ -735,6 +880,6 @@ def on_matrix(
     """
     settings = settings or SurgeSettings()
     w = _wide(frame, settings, None if as_of is None else _month(as_of), forecast_upper)
-    _, on = _run_episodes(w, settings)
+    _, on = _run_episodes(w, settings, _watch(w, settings, indicators, lags))
     label = np.asarray(("", *KINDS), dtype=object)[on]
     return pd.DataFrame(label, index=w.months, columns=w.ids)

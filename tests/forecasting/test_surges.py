@@ -279,6 +279,11 @@ def test_incremental_replay_equals_direct_replay() -> None:
         ({"resolve_months": 0}, "resolve_months"),
         ({"minimum": float("nan")}, "minimum"),
         ({"minimum": "lots"}, "minimum"),
+        ({"use_indicators": 1}, "use_indicators"),
+        ({"use_indicators": "yes"}, "use_indicators"),
+        ({"indicator_window": 0}, "indicator_window"),
+        ({"indicator_ratio": 1.0}, "indicator_ratio"),
+        ({"indicator_minimum": -1}, "indicator_minimum"),
     ],
 )
 def test_bad_settings_name_the_field(values: dict[str, object], field: str) -> None:
