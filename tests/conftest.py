@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from forecasting.ingest import ingest
 from forecasting.settings import get_settings
+from forecasting.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -16,9 +18,22 @@ WORKBOOK = DATA / "ohss-khsm-usbp-encounters-fy2000-fy2025.xlsx"
 CBP_SW = DATA / "cbp-sw-border-encounters-fy22-fy25-aug.csv"
 CBP_STATE_OLD = DATA / "cbp-nationwide-encounters-fy20-fy23-state.csv"
 CBP_STATE_NEW = DATA / "cbp-nationwide-encounters-fy23-fy26-nov-state.csv"
+TRANSIT = sorted((DATA / "transit").glob("*.csv"))
 PG_URL = os.environ.get(
     "BORDERCAST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def workbook_and_transit(directory: Path) -> Store:
+    """A SQLite store in ``directory`` holding the OHSS workbook and every transit file.
+
+    Each module that needs one builds its own (a module may train or detect
+    into it), from this one recipe.
+    """
+    store = Store(f"sqlite:///{directory / 'store.db'}")
+    for path in (WORKBOOK, *TRANSIT):
+        ingest(store, str(path))
+    return store
 
 
 def postgres_url() -> str:

@@ -8,7 +8,6 @@ month: a cut from 2024-12 can first move 2025-01.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,10 @@ from forecasting.indicator_scenarios import (
     parse_edits,
 )
 from forecasting.indicators import indicator_frame
-from forecasting.ingest import ingest
 from forecasting.leading import IndicatorModel, citizenship_indicators, known_at
 from forecasting.store import Store
 from forecasting.training import contiguous
-from tests.conftest import DATA, WORKBOOK
+from tests.conftest import workbook_and_transit
 
 CN_SW = ("CN", "southwest", "usbp")
 DARIEN_CUT = {"source": "panama-darien", "change_pct": -90}
@@ -37,11 +35,7 @@ DARIEN_CUT = {"source": "panama-darien", "change_pct": -90}
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    db = tmp_path_factory.mktemp("indicator-scenarios") / "store.db"
-    s = Store(f"sqlite:///{db}")
-    for path in (WORKBOOK, *sorted((DATA / "transit").glob("*.csv"))):
-        ingest(s, str(Path(path)))
-    return s
+    return workbook_and_transit(tmp_path_factory.mktemp("indicator-scenarios"))
 
 
 def effect(store: Store, *edits: dict[str, Any], horizon: int = 6) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,12 +11,11 @@ import pytest
 
 from forecasting.alerts import detect_as_of
 from forecasting.indicators import indicator_frame
-from forecasting.ingest import ingest
 from forecasting.replay import bordercast_detector, evaluate
 from forecasting.store import Store
 from forecasting.surges import SurgeSettings, episodes, events_frame, new_events, on_matrix
 from forecasting.transit_watch import jumps
-from tests.conftest import DATA, ROOT, WORKBOOK
+from tests.conftest import ROOT, workbook_and_transit
 
 CN = "CN:southwest:usbp"
 #: A looser rule than the default, under which China's Darién count opens a
@@ -28,11 +26,7 @@ CHINA_REASON = "Darién crossings by nationals of China: 56 in 2022-03, x2.3 the
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    db = tmp_path_factory.mktemp("transit-watch") / "store.db"
-    s = Store(f"sqlite:///{db}")
-    for path in (WORKBOOK, *sorted((DATA / "transit").glob("*.csv"))):
-        ingest(s, str(Path(path)))
-    return s
+    return workbook_and_transit(tmp_path_factory.mktemp("transit-watch"))
 
 
 @pytest.fixture(scope="module")

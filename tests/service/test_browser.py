@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from forecasting.ingest import ingest
 from forecasting.store import Store
 from service.app import create_app
-from tests.conftest import DATA, ROOT, WORKBOOK
+from tests.conftest import ROOT, workbook_and_transit
 from tests.service.server import running
 
 pytestmark = [pytest.mark.browser, pytest.mark.external]
@@ -65,10 +64,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture(scope="module")
 def transit_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """The bundled workbook and the bundled transit files: China has indicators, UNKNOWN none."""
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'transit.db'}")
-    for path in (WORKBOOK, *sorted((DATA / "transit").glob("*.csv"))):
-        ingest(store, str(path))
-    return store
+    return workbook_and_transit(tmp_path_factory.mktemp("browser"))
 
 
 def image_loaded(driver: object, element_id: str) -> bool:

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from forecasting.ingest import ingest
 from forecasting.store import Store
 from service.api import indicators as indicators_api
 from service.app import create_app
-from tests.conftest import DATA, WORKBOOK
+from tests.conftest import DATA, workbook_and_transit
 
 TRANSIT = sorted((DATA / "transit").glob("*.csv"))
 
@@ -27,10 +26,7 @@ TRANSIT = sorted((DATA / "transit").glob("*.csv"))
 @pytest.fixture(scope="module")
 def transit_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """The bundled workbook and every bundled transit file, ingested once for this module."""
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('indicators') / 'transit.db'}")
-    for path in (WORKBOOK, *TRANSIT):
-        ingest(store, str(path))
-    return store
+    return workbook_and_transit(tmp_path_factory.mktemp("indicators"))
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +37,10 @@ def module_client(transit_store: Store) -> Iterator[TestClient]:
 
 @pytest.fixture
 def transit_client(module_client: TestClient) -> TestClient:
-    """The app on the transit store, with its answer cache emptied."""
-    module_client.app.state.services.answers.clear()  # type: ignore[attr-defined]
+    """The app on the transit store, with its caches emptied."""
+    services = module_client.app.state.services  # type: ignore[attr-defined]
+    services.answers.clear()
+    services.responses.clear()
     return module_client
 
 

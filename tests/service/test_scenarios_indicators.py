@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from forecasting.ingest import ingest
 from forecasting.store import Store
 from service import backend
 from service.app import create_app
-from tests.conftest import DATA, WORKBOOK
+from tests.conftest import workbook_and_transit
 from tests.service.conftest import carry_forward
 
 CN_SW = {"citizenship": "CN", "region": "southwest", "component": "usbp"}
@@ -101,11 +99,7 @@ def test_the_schema_documents_the_paths(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    db = tmp_path_factory.mktemp("scenario-indicators") / "store.db"
-    s = Store(f"sqlite:///{db}")
-    for path in (WORKBOOK, *sorted((DATA / "transit").glob("*.csv"))):
-        ingest(s, str(Path(path)))
-    return s
+    return workbook_and_transit(tmp_path_factory.mktemp("scenario-indicators"))
 
 
 def test_a_citizenship_without_the_indicator_is_404_naming_it(store: Store) -> None:
