@@ -39,7 +39,6 @@ scenario is about the indicator's future, not a rewrite of its record.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +55,15 @@ from forecasting.indicators import (
     relation,
     source_of,
 )
-from forecasting.leading import SOURCES, IndicatorModel, _take, citizenship_indicators, known_at
+from forecasting.leading import (
+    SOURCES,
+    IndicatorModel,
+    citizenship_indicators,
+    history_grid,
+    indicator_columns,
+    known_at,
+    stack_columns,
+)
 from forecasting.names import resolve
 from forecasting.store import Store, series_id
 from forecasting.training import contiguous
@@ -181,38 +188,19 @@ class PathModel(IndicatorModel):
 
         ``paths`` maps each used indicator's id to its monthly counts (indexed
         by month start); a month is read only once it is public at the last
-        month of ``months``. Equal to ``IndicatorModel._features`` on the
-        fitting data (a test holds them together).
+        month of ``months``. The same features as ``IndicatorModel._features`` (both call
+        :func:`~forecasting.leading.indicator_columns`) over other paths.
         """
         origin = months[-1]
-        pad = self.max_lead + 14
-        grid = pd.date_range(months[0] - pd.DateOffset(months=pad), origin, freq="MS")
-        zg = np.full(len(grid), np.nan)
-        zg[pad:] = z
-        n = len(grid)
-        idx = np.arange(n)
+        grid, zg, pad = history_grid(z, months, self.max_lead)
         cols: list[np.ndarray] = []
         for uid in sorted(self.used_):
             lead, lag = int(self.used_[uid]["lead_months"]), int(self.used_[uid]["lag_months"])
             series = paths[uid]
             public = series.index.to_period("M") + lag <= origin.to_period("M")
             li = np.log1p(series[public].reindex(grid).to_numpy(dtype=float))
-            a = idx - lag
-            aligned = idx - lead
-            new = np.zeros(n)
-            if lead > lag:
-                new = _take(li, a) - _take(li, aligned)
-            m = np.minimum(aligned, a)
-            gap = _take(li, m) - _take(zg, m + lead)
-            trail = np.vstack([_take(li, m - k) - _take(zg, m - k + lead) for k in range(1, 13)])
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                base = np.nanmean(np.where(np.isfinite(trail), trail, np.nan), axis=0)
-            cols.extend([new, gap - base] if lead > lag else [gap - base])
-        if not cols:
-            return np.zeros((len(months), 0))
-        x = np.column_stack(cols)[pad:]
-        return np.where(np.isfinite(x), x, 0.0)
+            cols.extend(indicator_columns(li, zg, lead, lag))
+        return stack_columns(cols, len(months), pad)
 
     def path_log(self, paths: Mapping[str, pd.Series], h: int) -> np.ndarray:
         """Log1p forecasts of months 1..h, stepping the one-month regression over ``paths``.

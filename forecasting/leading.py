@@ -123,11 +123,7 @@ class IndicatorModel(LogModel):
         """Features of each history month (rows) for every used indicator (columns)."""
         origin = months[-1]
         known = known_at(self.indicators, origin, self.lags)
-        pad = self.max_lead + 14
-        start = months[0] - pd.DateOffset(months=pad)
-        grid = pd.date_range(start, origin, freq="MS")
-        zg = np.full(len(grid), np.nan)
-        zg[pad:] = z
+        grid, zg, pad = history_grid(z, months, self.max_lead)
         cols: list[np.ndarray] = []
         self.used_ = {}
         enc = pd.Series(z, index=months)
@@ -139,26 +135,9 @@ class IndicatorModel(LogModel):
             lead = int(rel["lead_months"])
             lag = self.lags[source_of(_indicator_name(str(uid)))]
             li = np.log1p(series.reindex(grid).to_numpy(dtype=float))
-            n = len(grid)
-            idx = np.arange(n)
-            a = idx - lag  # last public indicator month at s
-            aligned = idx - lead  # indicator month aligned with encounters at s
-            new = np.zeros(n)
-            if lead > lag:
-                new = _take(li, a) - _take(li, aligned)
-            m = np.minimum(aligned, a)  # latest month with both indicator and its encounters
-            gap = _take(li, m) - _take(zg, m + lead)
-            trail = np.vstack([_take(li, m - k) - _take(zg, m - k + lead) for k in range(1, 13)])
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                base = np.nanmean(np.where(np.isfinite(trail), trail, np.nan), axis=0)
-            gapf = gap - base
             self.used_[str(uid)] = {**rel, "lag_months": lag}
-            cols.extend([new, gapf] if lead > lag else [gapf])
-        if not cols:
-            return np.zeros((len(months), 0))
-        x = np.column_stack(cols)[pad:]
-        return np.where(np.isfinite(x), x, 0.0)
+            cols.extend(indicator_columns(li, zg, lead, lag))
+        return stack_columns(cols, len(months), pad)
 
     def _fit(self, history: pd.DataFrame) -> None:
         z, months = self.z_, self.ds_
@@ -189,6 +168,50 @@ class IndicatorModel(LogModel):
     def active(self) -> bool:
         """Whether any indicator entered the fit (else the forecast is the random walk)."""
         return any(b is not None for b in self.coef_)
+
+
+def history_grid(
+    z: np.ndarray, months: pd.DatetimeIndex, max_lead: int
+) -> tuple[pd.DatetimeIndex, np.ndarray, int]:
+    """The monthly grid the features are computed on: ``pad`` months before the history.
+
+    The padding lets a lead and the 12-month trailing gap reach before the
+    first encounter month; ``zg`` holds the encounters on that grid (NaN
+    before them).
+    """
+    pad = max_lead + 14
+    grid = pd.date_range(months[0] - pd.DateOffset(months=pad), months[-1], freq="MS")
+    zg = np.full(len(grid), np.nan)
+    zg[pad:] = z
+    return grid, zg, pad
+
+
+def indicator_columns(li: np.ndarray, zg: np.ndarray, lead: int, lag: int) -> list[np.ndarray]:
+    """One indicator's features at each grid month: ``new`` (if the lead exceeds the lag), ``gap``.
+
+    ``li`` is the indicator's log1p count on the grid with only public months
+    filled; see the module docstring for what each feature means.
+    """
+    idx = np.arange(len(li))
+    public = idx - lag  # last public indicator month at s
+    aligned = idx - lead  # indicator month aligned with encounters at s
+    m = np.minimum(aligned, public)  # latest month with both indicator and its encounters
+    gap = _take(li, m) - _take(zg, m + lead)
+    trail = np.vstack([_take(li, m - k) - _take(zg, m - k + lead) for k in range(1, 13)])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        base = np.nanmean(np.where(np.isfinite(trail), trail, np.nan), axis=0)
+    if lead > lag:
+        return [_take(li, public) - _take(li, aligned), gap - base]
+    return [gap - base]
+
+
+def stack_columns(cols: list[np.ndarray], rows: int, pad: int) -> np.ndarray:
+    """The feature matrix of the history months (the padding cut off), missing values as 0."""
+    if not cols:
+        return np.zeros((rows, 0))
+    x = np.column_stack(cols)[pad:]
+    return np.where(np.isfinite(x), x, 0.0)
 
 
 def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
