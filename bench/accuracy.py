@@ -8,6 +8,13 @@ Intervals are calibrated as of each origin from errors whose target month had
 passed (pooled over the 20 series, warm-up origins from 2012; the Prophet rows
 have no warm-up, so their first origins keep uncalibrated intervals).
 
+Rows: the random walk, seasonal naive, statsforecast's DynamicOptimizedTheta
+(``theta``), AutoETS (``ets``) and AutoARIMA (``arima``, defaults), each on
+log1p counts over the last 120 months with season 12 (from 24 months), the
+global model and Bordercast; ``--prophet`` adds the Prophet rows. Every row
+comes from the same run. The 1-minute load average at start and end goes into
+the JSON (the machine's two cores are shared).
+
 Run: ``.venv/bin/python bench/accuracy.py [--prophet] [--jobs 2]``; writes
 ``bench/results/accuracy.json``.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,6 +77,7 @@ def factories(frame: pd.DataFrame) -> dict:
         "snaive": lambda u, c: m.SeasonalNaive(),
         "ets": lambda u, c: m.StatsForecastModel("ets"),
         "theta": lambda u, c: m.StatsForecastModel("theta"),
+        "arima": lambda u, c: m.StatsForecastModel("arima"),
         "global": lambda u, c: m.GlobalMember(glob(c)),
         "bordercast": lambda u, c: m.served_model(u, c, frame, glob(c)),
     }
@@ -90,6 +99,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
     started = time.time()
+    load_start = os.getloadavg()[0]
     frame = workbook_frame()
     ids = protocol_ids(frame)
     sub = frame[frame["unique_id"].isin(ids)]
@@ -97,6 +107,7 @@ def main() -> None:
     if args.prophet:
         extra = cross_validate(sub, prophet_factories(frame), ORIGINS, HORIZON, n_jobs=args.jobs)
         cv = pd.concat([cv, extra], ignore_index=True)
+    load_end = os.getloadavg()[0]
     cv = calibrate_cv(cv)
     cv = cv[cv["cutoff"] >= ORIGINS[0]]
     table = summarize(cv)
@@ -104,7 +115,10 @@ def main() -> None:
     cols += ["mase", "smape", "cov-80", "cov-95"]
     pd.set_option("display.width", 200)
     print(table[cols].round(3).to_string())
-    print(f"{len(ids)} series x {len(ORIGINS)} origins, {time.time() - started:.0f} s")
+    print(
+        f"{len(ids)} series x {len(ORIGINS)} origins, {time.time() - started:.0f} s, "
+        f"load average (1 min) {load_start:.2f} at start, {load_end:.2f} after the backtests"
+    )
     out = ROOT / "bench" / "results" / "accuracy.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {
@@ -114,8 +128,11 @@ def main() -> None:
             "horizons": HORIZON,
             "intervals": "calibrated as of each origin from passed errors (intervals.calibrate_cv)",
         },
+        "options": {"prophet": args.prophet, "jobs": args.jobs},
         "models": table[[*cols, "n_origins"]].round(4).reset_index().to_dict("records"),
         "seconds": round(time.time() - started, 1),
+        "load_average_1m_at_start": round(load_start, 2),
+        "load_average_1m_after_backtests": round(load_end, 2),
     }
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")

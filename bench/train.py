@@ -1,17 +1,27 @@
-"""Training speed: ``bordercast train`` on the full bundled store, against AutoETS and Prophet.
+"""Training speed: ``bordercast train`` on the full store, against AutoETS, AutoARIMA, Prophet.
 
-Run by hand: ``.venv/bin/python bench/train.py [--db /tmp/perf/full.db]``. Builds
-the store from the four bundled files when ``--db`` does not exist yet, then
-times in one run:
+Run by hand: ``.venv/bin/python bench/train.py [--db /tmp/perf/full.db]
+[--arima-sample 64]``. Builds the store from the four bundled files when
+``--db`` does not exist yet, then times in one run:
 
 * ``forecasting.training.train`` on every series with ``workers=1`` and
   ``workers=2`` (plan seconds, fit + commit seconds, total, per trained series);
 * statsforecast ``AutoETS`` (season 12 with two years of history) fitted and
   forecast 12 months on every live series' contiguous history, one process;
+* statsforecast ``AutoARIMA`` (defaults, season as for AutoETS) on the same
+  histories and in the same way, on a random sample of ``--arima-sample``
+  series (seed 0; ``0`` means every series: about half an hour here). Its
+  per-series cost is extrapolated to all series, and AutoETS's time on the
+  same sample (taken from the AutoETS pass) is given beside it;
 * Prophet with defaults (``uncertainty_samples=0``) on a sample of 30 of the
   same series, its per-series cost extrapolated to all of them.
 
-Prints a table and writes ``bench/results/train.json``. Models are written
+Both statsforecast models see raw counts and the whole history, as a user
+calling them directly would; Bordercast's own Theta member sees log1p counts
+over the last 120 months.
+
+Prints a table and writes ``bench/results/train.json``, with the 1-minute load
+average at start and end (other work shares the two cores). Models are written
 under ``BORDERCAST_MODEL_DIR`` (default ``/tmp/perf/models`` here).
 """
 
@@ -43,6 +53,8 @@ FILES = (
     "cbp-nationwide-encounters-fy23-fy26-nov-state.csv",
 )
 PROPHET_SAMPLE = 30
+ARIMA_SAMPLE = 64
+ARIMA_SEED = 0
 
 
 def open_store(db: Path) -> Store:
@@ -87,27 +99,68 @@ def time_train(store: Store, workers: int) -> dict[str, float]:
     }
 
 
-def time_autoets(histories: dict[str, pd.DataFrame]) -> dict[str, float]:
-    from statsforecast.models import AutoETS
+def fit_seconds(model_class, histories: dict[str, pd.DataFrame]) -> tuple[dict[str, float], int]:
+    """Seconds to fit and forecast 12 months per series, and how many fits failed.
 
-    failed = 0
-    started = time.perf_counter()
-    for history in histories.values():
+    Raw counts, whole history, season 12 with two years of it (else 1).
+    """
+    seconds, failed = {}, 0
+    for uid, history in histories.items():
         y = history["y"].to_numpy(dtype=float)
         season = 12 if len(y) >= 24 else 1
+        started = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                AutoETS(season_length=season).forecast(y=y, h=12)
+                model_class(season_length=season).forecast(y=y, h=12)
         except Exception:  # degenerate series; counted, not timed apart
             failed += 1
-    total = time.perf_counter() - started
+        seconds[uid] = time.perf_counter() - started
+    return seconds, failed
+
+
+def time_autoets(histories: dict[str, pd.DataFrame]) -> tuple[dict[str, float], dict[str, float]]:
+    """The AutoETS row, and its seconds per series (for the AutoARIMA sample)."""
+    from statsforecast.models import AutoETS
+
+    seconds, failed = fit_seconds(AutoETS, histories)
+    total = sum(seconds.values())
     n = len(histories)
-    return {
+    row = {
         "series": n,
         "failed": failed,
         "total_s": round(total, 1),
         "per_series_ms": round(1000 * total / n, 1),
+    }
+    return row, seconds
+
+
+def time_autoarima(
+    histories: dict[str, pd.DataFrame], ets_seconds: dict[str, float], n: int = ARIMA_SAMPLE
+) -> dict[str, float]:
+    """AutoARIMA on ``n`` series drawn with seed ``ARIMA_SEED`` (every series if ``n`` is 0)."""
+    from statsforecast.models import AutoARIMA
+
+    ids = sorted(histories)
+    if 0 < n < len(ids):
+        rng = np.random.default_rng(ARIMA_SEED)
+        ids = [ids[i] for i in sorted(rng.choice(len(ids), size=n, replace=False))]
+    seconds, failed = fit_seconds(AutoARIMA, {u: histories[u] for u in ids})
+    total = sum(seconds.values())
+    ms = 1000 * np.array(list(seconds.values()))
+    ets_same = sum(ets_seconds[u] for u in ids)
+    return {
+        "series": len(ids),
+        "sampled": len(ids) < len(histories),
+        "seed": ARIMA_SEED,
+        "failed": failed,
+        "total_s": round(total, 1),
+        "per_series_ms": round(float(ms.mean()), 1),
+        "per_series_ms_sd": round(float(ms.std(ddof=1)), 1) if len(ms) > 1 else None,
+        "autoets_same_series_s": round(ets_same, 1),
+        "times_autoets_same_series": round(total / ets_same, 1) if ets_same else None,
+        "extrapolated_all_s": round(total / len(ids) * len(histories), 1),
+        "extrapolated_series": len(histories),
     }
 
 
@@ -139,15 +192,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=Path("/tmp/perf/full.db"))
     parser.add_argument("--no-prophet", action="store_true")
+    parser.add_argument(
+        "--arima-sample",
+        type=int,
+        default=ARIMA_SAMPLE,
+        help=f"series to fit AutoARIMA on, seed {ARIMA_SEED}; 0 for all (default {ARIMA_SAMPLE})",
+    )
     args = parser.parse_args()
+    if args.arima_sample < 0:
+        parser.error(f"--arima-sample must be >= 0, got {args.arima_sample}")
     logging.basicConfig(level=logging.WARNING)
+    load_start = os.getloadavg()[0]
     store = open_store(args.db)
     histories = live_histories(store)
     import statsforecast.models  # noqa: F401  imported once, outside every timing
 
     runs = [time_train(store, 1), time_train(store, 2)]
-    ets = time_autoets(histories)
+    ets, ets_seconds = time_autoets(histories)
+    arima = time_autoarima(histories, ets_seconds, args.arima_sample)
     prophet = None if args.no_prophet else time_prophet(histories)
+    load_end = os.getloadavg()[0]
 
     print(f"\nbordercast train on {args.db} ({len(histories)} live series, {os.cpu_count()} cores)")
     print(f"{'run':<28}{'plan s':>9}{'fit s':>9}{'total s':>9}{'ms/series':>11}")
@@ -160,6 +224,18 @@ def main() -> None:
     print(
         f"{'AutoETS, every series':<28}{'':>9}{'':>9}{ets['total_s']:>9}{ets['per_series_ms']:>11}"
     )
+    name = f"AutoARIMA, {arima['series']} series" if arima["sampled"] else "AutoARIMA, every series"
+    print(f"{name:<28}{'':>9}{'':>9}{arima['total_s']:>9}{arima['per_series_ms']:>11}")
+    if arima["sampled"]:
+        print(
+            f"  AutoARIMA extrapolated to {arima['extrapolated_series']} series: "
+            f"{arima['extrapolated_all_s']} s (sampled per-series cost x series, not measured; "
+            f"sd {arima['per_series_ms_sd']} ms per series)"
+        )
+    print(
+        f"  AutoETS on the same {arima['series']} series: {arima['autoets_same_series_s']} s "
+        f"(AutoARIMA {arima['times_autoets_same_series']}x)"
+    )
     if prophet:
         name = f"Prophet, {prophet['sample']} series"
         print(f"{name:<28}{'':>9}{'':>9}{prophet['sample_s']:>9}{prophet['per_series_ms']:>11}")
@@ -169,15 +245,25 @@ def main() -> None:
         )
     out = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": platform.python_version(), "cores": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cores": os.cpu_count(),
+            "load_average_1m_at_start": round(load_start, 2),
+            "load_average_1m_at_end": round(load_end, 2),
+        },
         "store": str(args.db),
         "live_series": len(histories),
         "train": runs,
         "autoets": ets,
+        "autoarima": arima,
         "prophet": prophet,
         "notes": (
             "fit_commit_s is total minus plan: the per-series fits and the registry commit. "
-            "Prophet's all-series figure is extrapolated from the sample, not measured."
+            "AutoETS and AutoARIMA: raw counts, whole contiguous history, season 12 with two "
+            "years of it, 12-month forecast, one process. AutoARIMA ran on a random sample "
+            "(seed 0) when sampled is true; its all-series figure, like Prophet's, is "
+            "extrapolated from the sample, not measured. Load averages are the machine's "
+            "1-minute figure at the start and end of the run (2 cores, shared)."
         ),
     }
     path = ROOT / "bench" / "results" / "train.json"

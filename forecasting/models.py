@@ -183,7 +183,9 @@ _FIT_CACHE_SIZE = 256
 class StatsForecastModel(LogModel):
     """A statsforecast model on the log1p scale over the last ``window`` months.
 
-    ``kind`` is ``"theta"`` (DynamicOptimizedTheta) or ``"ets"`` (AutoETS).
+    ``kind`` is ``"theta"`` (DynamicOptimizedTheta), ``"ets"`` (AutoETS) or
+    ``"arima"`` (AutoARIMA with statsforecast's defaults; several times slower
+    than the other two, kept for comparisons rather than served).
     Seasonality is used only with two full years of history. A fit that
     fails (degenerate series) falls back to the random walk's zero change.
     """
@@ -195,8 +197,8 @@ class StatsForecastModel(LogModel):
         window: int = 120,
         calibration: Calibration | None = None,
     ) -> None:
-        if kind not in ("theta", "ets"):
-            raise ConfigError(f"kind must be 'theta' or 'ets', got {kind!r}")
+        if kind not in ("theta", "ets", "arima"):
+            raise ConfigError(f"kind must be 'theta', 'ets' or 'arima', got {kind!r}")
         if not isinstance(window, int) or window < 6:
             raise ConfigError(f"window must be an integer >= 6, got {window!r}")
         super().__init__(calibration)
@@ -209,14 +211,11 @@ class StatsForecastModel(LogModel):
         z = self.z_[-self.window :]
         if len(z) < 6 or np.ptp(z) == 0:
             return
-        from statsforecast.models import AutoETS, DynamicOptimizedTheta
+        from statsforecast.models import AutoARIMA, AutoETS, DynamicOptimizedTheta
 
         season = self.season if len(z) >= 2 * self.season else 1
-        model = (
-            DynamicOptimizedTheta(season_length=season)
-            if self.kind == "theta"
-            else AutoETS(season_length=season)
-        )
+        kinds = {"theta": DynamicOptimizedTheta, "ets": AutoETS, "arima": AutoARIMA}
+        model = kinds[self.kind](season_length=season)
         key = (self.kind, season, z.astype(float).tobytes())
         if key in _FIT_CACHE:
             _FIT_CACHE.move_to_end(key)

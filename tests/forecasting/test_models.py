@@ -53,8 +53,8 @@ def workbook_frame() -> pd.DataFrame:
 def test_config_is_checked_at_once_and_predict_needs_fit() -> None:
     with pytest.raises(ConfigError, match="season must be a positive integer"):
         m.SeasonalNaive(season=0)
-    with pytest.raises(ConfigError, match="kind must be 'theta' or 'ets'"):
-        m.StatsForecastModel("arima")
+    with pytest.raises(ConfigError, match="kind must be 'theta', 'ets' or 'arima'"):
+        m.StatsForecastModel("prophet")
     with pytest.raises(ConfigError, match="how must be 'median' or 'mean'"):
         m.Anchored({"rw": m.RandomWalk()}, how="mode")
     with pytest.raises(NotFitted):
@@ -62,7 +62,14 @@ def test_config_is_checked_at_once_and_predict_needs_fit() -> None:
 
 
 @pytest.mark.parametrize(
-    "model", [m.RandomWalk(), m.SeasonalNaive(), m.SparseMedian(), m.StatsForecastModel("theta")]
+    "model",
+    [
+        m.RandomWalk(),
+        m.SeasonalNaive(),
+        m.SparseMedian(),
+        m.StatsForecastModel("theta"),
+        m.StatsForecastModel("arima"),
+    ],
 )
 def test_predict_shape_and_ordered_intervals(model: m.LogModel) -> None:
     hist = series(noisy(60, 500, 1))
@@ -72,6 +79,19 @@ def test_predict_shape_and_ordered_intervals(model: m.LogModel) -> None:
     assert (out["lo-95"] <= out["lo-80"]).all() and (out["lo-80"] <= out["mean"]).all()
     assert (out["mean"] <= out["hi-80"]).all() and (out["hi-80"] <= out["hi-95"]).all()
     assert (out["lo-95"] >= 0).all()
+
+
+def test_arima_forecasts_autoarimas_log1p_forecast_not_another_kinds_cached_fit() -> None:
+    from statsforecast.models import AutoARIMA
+
+    hist = series(noisy(60, 500, 3))
+    z = np.log1p(hist["y"].to_numpy())
+    ets = m.StatsForecastModel("ets").fit(hist)  # fills the fit cache for this window first
+    arima = m.StatsForecastModel("arima").fit(hist)
+    own = AutoARIMA(season_length=12).forecast(y=z, h=24)["mean"]
+    out = arima.predict(6)
+    assert out["mean"].to_numpy() == pytest.approx(np.expm1(np.maximum(own[:6], 0)))
+    assert not np.allclose(arima.mean_, ets.mean_)
 
 
 def test_random_walk_carries_the_last_value() -> None:
