@@ -10,6 +10,7 @@ trained; forecast routes then answer 503 with the reason.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
@@ -136,6 +137,13 @@ def create_app(store: Store | None = None) -> FastAPI:
         services = build_services(opened)
         app.state.services = services
         await run_in_threadpool(services.watcher.check)
+        if own:
+            # What start-up loaded (pandas, matplotlib, the catalog) lives as long as
+            # the server: out of the collector's sight, a full collection no longer
+            # walks it while requests wait (it set the p99 of bench/api.py). Apps
+            # given a store are tests' and are not frozen.
+            gc.collect()
+            gc.freeze()
         watching = asyncio.create_task(services.watcher.run())
         try:
             yield
