@@ -281,7 +281,8 @@ def available(indicators: pd.DataFrame, code: str, edits: Sequence[IndicatorEdit
     UnknownSeries
         Naming the citizenship, the source and the sources it does have.
     """
-    have = sorted({u.split(":", 1)[0] for u in _of(indicators, code)["unique_id"]})
+    ids = citizenship_indicators(indicators, code)["unique_id"]
+    have = sorted({u.split(":", 1)[0] for u in ids})
     for edit in edits:
         if edit.source not in have:
             who = resolve(code)
@@ -290,13 +291,6 @@ def available(indicators: pd.DataFrame, code: str, edits: Sequence[IndicatorEdit
                 f"{edit.where}.source: {who.name} ({who.code}) has no {edit.source} series; "
                 f"its indicators: {', '.join(have) or 'none'}",
             )
-
-
-def _of(indicators: pd.DataFrame, code: str) -> pd.DataFrame:
-    """The citizenship's rows of the sources a scenario may edit (none from an empty frame)."""
-    if indicators.empty:  # citizenship_indicators cannot split an empty column
-        return indicators.iloc[0:0][["unique_id", "ds", "y"]]
-    return citizenship_indicators(indicators, code)
 
 
 def _effects(delta: np.ndarray, months: pd.DatetimeIndex) -> list[dict[str, Any]]:
@@ -360,7 +354,7 @@ def indicator_effect(
     end = origin + pd.DateOffset(months=horizon)
     months = pd.date_range(origin + pd.offsets.MonthBegin(1), periods=horizon, freq="MS")
     all_lags = {**publication_lags(), **(lags or {})}
-    known = known_at(_of(indicators, citizenship), origin, all_lags)
+    known = known_at(citizenship_indicators(indicators, citizenship), origin, all_lags)
     series = {
         str(uid): pd.Series(part["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(part["ds"]))
         for uid, part in known.groupby("unique_id", sort=True)

@@ -115,17 +115,7 @@ def render(data: ChartData, fmt: Literal["svg", "png"], years: int = 8) -> bytes
             close = previous is not None and (when - previous).days < 150
             row = (row + 1) % 3 if close else 0
             previous = when
-            ax.axvline(when, color=EVENT, linewidth=0.8, linestyle=":")
-            ax.annotate(
-                event.id,
-                xy=(when, 1.0 - 0.3 * row),
-                xycoords=("data", "axes fraction"),
-                rotation=90,
-                fontsize=7,
-                color=EVENT,
-                ha="right",
-                va="top",
-            )
+            _labelled_line(ax, when, event.id, ":", height=1.0 - 0.3 * row)
         for kind, color, marker in (("surge", SURGE, "^"), ("drop", DROP, "v")):
             hits = [a for a in data.alerts if a.get("kind") == kind and start <= _month(a["month"])]
             if hits:
@@ -148,6 +138,29 @@ def render(data: ChartData, fmt: Literal["svg", "png"], years: int = 8) -> bytes
         ax.spines[["top", "right"]].set_visible(False)
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize=8, frameon=False)
         return _save(fig, fmt)
+
+
+def _labelled_line(
+    ax: Axes,
+    when: pd.Timestamp,
+    label: str,
+    linestyle: str,
+    height: float = 1.0,
+    bbox: dict[str, Any] | None = None,
+) -> None:
+    """A vertical line at ``when`` with its label written up it, ``height`` down from the top."""
+    ax.axvline(when, color=EVENT, linewidth=0.8, linestyle=linestyle)
+    ax.annotate(
+        label,
+        xy=(when, height),
+        xycoords=("data", "axes fraction"),
+        rotation=90,
+        fontsize=7,
+        color=EVENT,
+        ha="right",
+        va="top",
+        bbox=bbox,
+    )
 
 
 def _save(fig: Figure, fmt: Literal["svg", "png"]) -> bytes:
@@ -237,16 +250,11 @@ def render_indicators(data: IndicatorChartData, fmt: Literal["svg", "png"]) -> b
                 label=line.label,
             )
             _mark_alone(ax, points, colour)
-        ax.axvline(last, color=EVENT, linewidth=0.8, linestyle="--")
-        ax.annotate(
+        _labelled_line(
+            ax,
+            last,
             f"last encounter month {last:%Y-%m}",
-            xy=(last, 1.0),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            fontsize=7,
-            color=EVENT,
-            ha="right",
-            va="top",
+            "--",
             bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
         )
         ax.set_title(data.title, loc="left", fontsize=12)

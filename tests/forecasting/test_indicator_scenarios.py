@@ -8,6 +8,7 @@ month: a cut from 2024-12 can first move 2025-01.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,11 @@ from forecasting.indicator_scenarios import (
     parse_edits,
 )
 from forecasting.indicators import indicator_frame
+from forecasting.ingest import ingest
 from forecasting.leading import IndicatorModel, citizenship_indicators, known_at
 from forecasting.store import Store
 from forecasting.training import contiguous
-from tests.conftest import workbook_and_transit
+from tests.conftest import WORKBOOK, workbook_and_transit
 
 CN_SW = ("CN", "southwest", "usbp")
 DARIEN_CUT = {"source": "panama-darien", "change_pct": -90}
@@ -147,6 +149,15 @@ def test_an_indicator_the_model_does_not_read_has_no_effect(store: Store) -> Non
 def test_a_citizenship_without_the_indicator_is_refused_by_name(store: Store) -> None:
     with pytest.raises(UnknownSeries, match=r"Canada \(CA\) has no panama-darien series"):
         indicator_scenario(store, "CA", "southwest", "usbp", [DARIEN_CUT])
+
+
+def test_a_store_without_transit_files_is_refused_by_name(tmp_path: Path) -> None:
+    bare = Store(f"sqlite:///{tmp_path / 'workbook.db'}")
+    ingest(bare, str(WORKBOOK))
+    with pytest.raises(
+        UnknownSeries, match=r"China \(CN\) has no panama-darien series; its indicators: none"
+    ):
+        indicator_scenario(bare, "CN", "southwest", "usbp", [DARIEN_CUT])
 
 
 @pytest.mark.parametrize(

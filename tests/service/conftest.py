@@ -59,13 +59,18 @@ def session_client(ohss_store: Store) -> Iterator[TestClient]:
         yield test_client
 
 
+def emptied(client: TestClient) -> TestClient:
+    """``client`` with its app's answer and response caches emptied, as a store change would."""
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.answers.clear()
+    services.responses.clear()
+    return client
+
+
 @pytest.fixture
 def client(session_client: TestClient) -> TestClient:
     """The shared app with its caches emptied, so no test sees another's answers."""
-    services = session_client.app.state.services  # type: ignore[attr-defined]
-    services.answers.clear()
-    services.responses.clear()
-    return session_client
+    return emptied(session_client)
 
 
 def carry_forward(

@@ -19,6 +19,7 @@ from forecasting.store import Store
 from service.api import indicators as indicators_api
 from service.app import create_app
 from tests.conftest import DATA, workbook_and_transit
+from tests.service.conftest import emptied
 
 TRANSIT = sorted((DATA / "transit").glob("*.csv"))
 
@@ -38,10 +39,7 @@ def module_client(transit_store: Store) -> Iterator[TestClient]:
 @pytest.fixture
 def transit_client(module_client: TestClient) -> TestClient:
     """The app on the transit store, with its caches emptied."""
-    services = module_client.app.state.services  # type: ignore[attr-defined]
-    services.answers.clear()
-    services.responses.clear()
-    return module_client
+    return emptied(module_client)
 
 
 def svg_texts(svg: str) -> list[str]:
