@@ -12,6 +12,7 @@ from forecasting.ingest import ingest
 from forecasting.settings import get_settings
 from forecasting.store import Store
 from service.app import create_app
+from service.cache import AnswerCache
 from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD
 from tests.service.conftest import FakeForecasts
 
@@ -66,3 +67,16 @@ def test_errors_and_keyed_routes_are_not_kept(client: TestClient, api_key: str) 
     assert client.get("/v1/forecasts/chna").status_code == 404
     assert client.get("/v1/subscriptions", headers={"X-API-Key": api_key}).status_code == 200
     assert len(responses) == 0
+
+
+def test_an_answer_computed_across_a_store_change_is_not_kept() -> None:
+    cache: AnswerCache[bytes] = AnswerCache()
+
+    def read_while_the_store_changes() -> bytes:
+        cache.clear()  # the watcher saw a new generation while this answer was being read
+        return b"old"
+
+    assert cache.get_or_compute("k", read_while_the_store_changes) == b"old"
+    assert cache.get("k") is None
+    assert cache.get_or_compute("k", lambda: b"new") == b"new"
+    assert cache.get("k") == b"new"
