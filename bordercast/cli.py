@@ -451,6 +451,9 @@ def alerts(
         emit({"alerts": found, "notifications": counts, "failed": failed})
         return
     _alert_table(found)
+    for alert in found:
+        if alert["reason"]:  # a watch a transit indicator opened
+            typer.echo(f"{alert['id']} opened by: {alert['reason']}")
     typer.echo(f"notifications: {counts or 'none'}")
     for entry in failed:
         typer.echo(

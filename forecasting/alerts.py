@@ -12,10 +12,10 @@ With ``SurgeSettings(use_indicators=True)`` the transit indicators public at
 the month judged are read too, and a jump in a citizenship's Darién or
 Ecuador count may open a ``watch`` on its southwest series
 (:mod:`forecasting.transit_watch`); such an alert carries a ``reason``
-naming the indicator and its change (alerts the U.S. counts opened have no
-``reason`` key). The
-default leaves it off: replayed over 2020-2025 it added more false episodes
-than it removed (``bench/transit_watch.py``).
+naming the indicator and its change, kept with the stored alert and told in
+its notifications (``reason`` is None when the U.S. counts opened the alert).
+The default leaves it off: replayed over 2020-2025 it added more false
+episodes than it removed (``bench/transit_watch.py``).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def _alerts(
                 "lower": _number(signal["lower"]) if signal is not None else None,
                 "upper": _number(signal["upper"]) if signal is not None else None,
                 "status": status,
-                **({"reason": episode.reason} if episode.reason else {}),
+                "reason": episode.reason,
                 "events": [
                     {"action": e.action, "month": f"{e.ds:%Y-%m}", "severity": e.severity}
                     for e in episode.events
@@ -182,6 +182,7 @@ def _row(alert: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         "upper": alert["upper"],
         "resolved": pd.Timestamp(resolved).date() if resolved else None,
         "updated_at": now,
+        "reason": alert["reason"],
     }
 
 
@@ -202,6 +203,7 @@ def _event(alert: dict[str, Any], transition: str, severity: str) -> AlertEvent:
         upper=alert["upper"] if alert["upper"] is not None else expected,
         status=alert["status"],
         transition=transition,
+        reason=alert["reason"],
     )
 
 
@@ -244,6 +246,7 @@ def list_alerts(
             "lower": r["lower"],
             "upper": r["upper"],
             "status": r["status"],
+            "reason": r["reason"],
         }
         for r in rows
     ]

@@ -167,6 +167,8 @@ indicator_revisions = Table(
 
 #: One row per series and episode: the alert a desk officer sees open, escalate
 #: and resolve. ``id`` is stable across replays (series, kind, month opened).
+#: ``reason`` names the transit indicator and its change when one opened the
+#: episode as a watch; NULL when the U.S. counts opened it.
 alerts = Table(
     "alerts",
     metadata,
@@ -186,4 +188,5 @@ alerts = Table(
     Column("upper", Float, nullable=True),
     Column("resolved", Date, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=True),
 )

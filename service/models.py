@@ -177,6 +177,11 @@ class AlertOut(BaseModel):
     lower: float | None = None
     upper: float | None = None
     status: str
+    reason: str | None = Field(
+        default=None,
+        description="The transit indicator and its change, when one opened the alert as a "
+        "watch; null when the U.S. counts opened it.",
+    )
 
 
 class AlertsOut(BaseModel):

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CBP_SW, WORKBOOK
+from forecasting.alerts import run_detection
+from tests.conftest import CBP_SW, WORKBOOK, workbook_and_transit
 from tests.factories import STATE_HEADER, state_row, write_csv
+from tests.forecasting.test_transit_watch import CHINA_REASON, LOOSE
 
 
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BORDERCAST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+def run(tmp_path: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``bordercast *args`` on ``url``, by default a SQLite file of its own in ``tmp_path``."""
+    env = {**os.environ, "BORDERCAST_DATABASE_URL": url or f"sqlite:///{tmp_path / 'cli.db'}"}
     return subprocess.run(
         [sys.executable, "-m", "bordercast", *args],
         capture_output=True,
@@ -79,3 +82,18 @@ def test_southwest_release_extends_the_ohss_history(tmp_path: Path) -> None:
     }
     assert listed[("MX", "southwest", "usbp")]["last_month"] == "2025-08"
     assert listed[("CN", "southwest", "usbp")]["last_month"] == "2024-11"
+
+
+@pytest.mark.slow
+def test_alerts_say_which_indicator_opened_a_watch(tmp_path: Path) -> None:
+    store = workbook_and_transit(tmp_path)
+    run_detection(store, "2022-03", notify=False, settings=LOOSE)
+    done = run(tmp_path, "alerts", "--citizenship", "CN", url=store.url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"CN:southwest:usbp/surge/2022-03 opened by: {CHINA_REASON}" in lines
+    assert sum("opened by:" in line for line in lines) == 1  # China's other alerts: U.S. counts
+    listed = json.loads(run(tmp_path, "alerts", "--json", url=store.url).stdout)["alerts"]
+    reasons = {a["id"]: a["reason"] for a in listed}
+    assert reasons["CN:southwest:usbp/surge/2022-03"] == CHINA_REASON
+    assert None in reasons.values()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import forecasting.notify.outbox  # noqa: F401  (its tables join the metadata autogenerate compares)
 from forecasting.schema import metadata
 
 connection = context.config.attributes.get("connection")

@@ -72,6 +72,11 @@ class AlertEvent:
     status : {'open', 'escalated', 'resolved'}
     transition : {'opened', 'escalated', 'resolved'}
         Why this notification goes out; also names it in the outbox.
+    reason : str, optional
+        What opened the alert when a transit indicator did (``Darién crossings
+        by nationals of China: 56 in 2022-03, x2.3 their 6-month mean (24)``);
+        None when the U.S. counts did. It stays with the alert, so its
+        escalation and resolution carry it too. Not part of :attr:`event_id`.
     """
 
     id: str
@@ -88,6 +93,7 @@ class AlertEvent:
     upper: float
     status: str
     transition: str
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -109,16 +115,27 @@ class AlertEvent:
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
             object.__setattr__(self, name, value)
+        if self.reason is not None:
+            if not isinstance(self.reason, str):
+                raise ValueError(f"reason must be text or None, got {self.reason!r}")
+            # One line in the e-mail; an empty reason is none.
+            object.__setattr__(self, "reason", " ".join(self.reason.split()) or None)
 
     @classmethod
     def from_alert(cls, alert: Mapping[str, Any] | Any, transition: str) -> AlertEvent:
-        """Build the event from an alert dict or object carrying the same field names."""
-        names = [f.name for f in fields(cls) if f.name != "transition"]
+        """Build the event from an alert dict or object carrying the same field names.
+
+        ``reason`` may be missing (an alert the U.S. counts opened); every
+        other field must be there.
+        """
+        names = [f.name for f in fields(cls) if f.name not in ("transition", "reason")]
         if isinstance(alert, Mapping):
             values = {name: alert[name] for name in names}
+            reason = alert.get("reason")
         else:
             values = {name: getattr(alert, name) for name in names}
-        return cls(**values, transition=transition)
+            reason = getattr(alert, "reason", None)
+        return cls(**values, transition=transition, reason=reason)
 
     @property
     def event_id(self) -> str:
@@ -194,7 +211,11 @@ def render_subject(event: AlertEvent) -> str:
 
 
 def render_body(event: AlertEvent, base_url: str) -> str:
-    """The plain-text e-mail body: the numbers, what they mean, and the link."""
+    """The plain-text e-mail body: the numbers, what they mean, and the link.
+
+    An alert a transit indicator opened has one more line, ``Opened by:``,
+    with its reason; the others have none.
+    """
     pct = percent_vs_expected(event.observed, event.expected)
     direction = "above" if event.observed >= event.expected else "below"
     diff = abs(event.observed - event.expected)
@@ -229,6 +250,7 @@ def render_body(event: AlertEvent, base_url: str) -> str:
         f"(interval {_count(event.lower)} to {_count(event.upper)})",
         f"Difference:   {versus}",
         f"Interval:     {bound}",
+        *([f"Opened by:    {event.reason}"] if event.reason else []),
         f"Alert:        {event.id} ({event.status}, {event.kind}, {event.severity})",
         "",
         f"See it on Bordercast: {alert_url(event, base_url)}",
@@ -246,6 +268,9 @@ def render_payload(event: AlertEvent, base_url: str, created_at: dt.datetime) ->
 
         {"id": "evt_...", "type": "alert.opened", "created_at": "...Z",
          "data": {<every AlertEvent field>, "event_id", "percent_vs_expected", "url"}}
+
+    ``data.reason`` is always there: the indicator and its change for an alert
+    a transit indicator opened, ``null`` for one the U.S. counts opened.
     """
     data = asdict(event)
     data["alert_id"] = data.pop("id")

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, insert, inspect, select, update
 
 from forecasting.alerts import detect_as_of, list_alerts, run_detection
 from forecasting.ingest import ingest
 from forecasting.notify import create_subscription, list_outbox
-from forecasting.schema import alerts
-from forecasting.store import Store
-from tests.conftest import WORKBOOK
+from forecasting.notify.outbox import outbox
+from forecasting.schema import alerts, metadata
+from forecasting.store import MIGRATIONS, Store, make_engine
+from tests.conftest import TRANSIT, WORKBOOK
+from tests.forecasting.test_transit_watch import CHINA_REASON, LOOSE
+
+BASE_URL = "https://bordercast.example.org"
+#: China's southwest USBP watch that its Darién count opens in 2022-03 under LOOSE.
+CN_WATCH = "CN:southwest:usbp/surge/2022-03"
 
 
 @pytest.fixture(scope="module")
@@ -109,4 +121,124 @@ def test_cli_detect_json_has_the_documented_shape(history: str) -> None:
         "lower",
         "upper",
         "status",
+        "reason",
     }
+    assert data["alerts"][0]["reason"] is None  # the U.S. counts opened it
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def queued_bodies(store: Store, alert_id: str) -> dict[tuple[str, str], str]:
+    """What the outbox holds for one alert, by (channel, transition): e-mail text or JSON."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.channel, outbox.c.transition, outbox.c.body).where(
+                outbox.c.alert_id == alert_id
+            )
+        )
+        return {(r.channel, r.transition): r.body for r in rows}
+
+
+@pytest.mark.slow
+def test_an_indicator_watch_is_stored_and_notified_with_its_reason(db_url: str) -> None:
+    store = Store(db_url)
+    for path in (WORKBOOK, *TRANSIT):  # workbook_and_transit's recipe, on either backend
+        ingest(store, str(path))
+    with store.engine.begin() as conn:
+        create_subscription(conn, {"channel": "email", "target": "desk@example.org"})
+        create_subscription(
+            conn,
+            {
+                "channel": "webhook",
+                "target": "https://hooks.example.org/bordercast",
+                "secret": "whsec_alert_reason_tests",
+            },
+        )
+
+    march = run_detection(store, "2022-03", settings=LOOSE, base_url=BASE_URL)
+
+    (watch,) = [a for a in march["opened"] if a["id"] == CN_WATCH]
+    assert (watch["severity"], watch["reason"]) == ("watch", CHINA_REASON)
+    stored = {a["id"]: a for a in list_alerts(store)}
+    assert stored[CN_WATCH]["reason"] == CHINA_REASON
+    us_opened = [a["id"] for a in march["opened"] if a["reason"] is None]
+    assert us_opened and all(stored[i]["reason"] is None for i in us_opened)
+
+    sent = queued_bodies(store, CN_WATCH)
+    assert f"\nOpened by:    {CHINA_REASON}\n" in sent["email", "opened"]
+    assert json.loads(sent["webhook", "opened"])["data"]["reason"] == CHINA_REASON
+    plain = queued_bodies(store, us_opened[0])
+    assert "Opened by:" not in plain["email", "opened"]
+    assert json.loads(plain["webhook", "opened"])["data"]["reason"] is None
+
+    # April's U.S. counts escalate the watch; the alert keeps what opened it.
+    april = run_detection(store, "2022-04", settings=LOOSE, base_url=BASE_URL)
+    assert CN_WATCH in [a["id"] for a in april["escalated"]]
+    assert {a["id"]: a for a in list_alerts(store)}[CN_WATCH]["reason"] == CHINA_REASON
+    assert f"Opened by:    {CHINA_REASON}" in queued_bodies(store, CN_WATCH)["email", "escalated"]
+
+
+def migrate(
+    engine: Engine, revision: str, step: Callable[[Config, str], None] = command.upgrade
+) -> None:
+    """Move the schema to ``revision`` as ``Store.migrate`` does (``step``: up or down)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        step(config, revision)
+
+
+def test_migration_0005_keeps_the_alerts_stored_before_it(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate(engine, "0004")
+    with engine.begin() as conn:  # an alert as the code before 0005 stored it
+        conn.execute(
+            insert(alerts).values(
+                id="CN:southwest:usbp/surge/2022-04",
+                unique_id="CN:southwest:usbp",
+                citizenship="CN",
+                region="southwest",
+                component="usbp",
+                kind="surge",
+                opened=dt.date(2022, 4, 1),
+                month=dt.date(2022, 12, 1),
+                severity="critical",
+                status="escalated",
+                observed=930.0,
+                expected=310.5,
+                lower=None,
+                upper=None,
+                resolved=None,
+                updated_at=dt.datetime(2023, 1, 20, 6, 0, tzinfo=dt.UTC),
+            )
+        )
+
+    store = Store(db_url)  # opening the store upgrades it to the newest schema
+    (kept,) = list_alerts(store)
+    assert (kept["id"], kept["status"], kept["observed"]) == (
+        "CN:southwest:usbp/surge/2022-04",
+        "escalated",
+        930.0,
+    )
+    assert kept["reason"] is None
+    with store.engine.begin() as conn:
+        conn.execute(update(alerts).values(reason=CHINA_REASON))
+    store.engine.dispose()
+
+    migrate(engine, "0004", command.downgrade)
+    with engine.connect() as conn:
+        assert "reason" not in {c["name"] for c in inspect(conn).get_columns("alerts")}
+        rows = conn.execute(select(alerts.c.id, alerts.c.observed)).all()
+    assert [tuple(r) for r in rows] == [("CN:southwest:usbp/surge/2022-04", 930.0)]
+    migrate(engine, "head")
+    assert list_alerts(Store(db_url)) == [kept]
+    engine.dispose()
+
+
+def test_the_migrations_build_the_alerts_table_the_schema_describes(db_url: str) -> None:
+    store = Store(db_url)
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert [d for d in diffs if "'alerts'" in repr(d)] == []

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from forecasting.alerts import run_detection
 from forecasting.errors import (
     ArtifactTampered,
     ConfigError,
@@ -21,7 +22,8 @@ from forecasting.errors import (
 from forecasting.store import Store
 from service import backend
 from service.app import create_app, problem
-from tests.conftest import CBP_STATE_OLD, ROOT, WORKBOOK
+from tests.conftest import CBP_STATE_OLD, ROOT, WORKBOOK, workbook_and_transit
+from tests.forecasting.test_transit_watch import CHINA_REASON, LOOSE
 from tests.service.conftest import FakeForecasts, carry_forward
 
 CN_SW = {"region": "southwest", "component": "usbp"}
@@ -369,6 +371,21 @@ def test_alerts_filters_reach_the_library_resolved(
         "kind": "surge",
         "status": "open",
     }
+
+
+@pytest.mark.slow
+def test_stored_alerts_say_which_indicator_opened_a_watch(tmp_path: Path) -> None:
+    store = workbook_and_transit(tmp_path)
+    run_detection(store, "2022-03", notify=False, settings=LOOSE)
+    with TestClient(create_app(store)) as client:
+        answer = client.get("/v1/alerts", params={"citizenship": "China", "region": "southwest"})
+        everything = client.get("/v1/alerts").json()["alerts"]
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["AlertOut"]
+    assert answer.status_code == 200, answer.text
+    (watch,) = [a for a in answer.json()["alerts"] if a["id"] == "CN:southwest:usbp/surge/2022-03"]
+    assert (watch["severity"], watch["reason"]) == ("watch", CHINA_REASON)
+    assert any(a["reason"] is None for a in everything)  # the U.S. counts opened these
+    assert "reason" in schema["properties"] and "reason" not in schema.get("required", [])
 
 
 def test_backtest_and_scenario_answer_404_for_unknown_citizenship(client: TestClient) -> None:

@@ -350,3 +350,23 @@ def test_a_connection_works_as_well_as_an_engine(engine: Engine, receiver: Recei
     with engine.connect() as conn:
         deliver_pending(conn, now=NOW, channels=channels(), policy=POLICY)
     assert status_of(engine, oid) == ("delivered", 1)
+
+
+# --------------------------------------------------------------------------- indicator watches
+
+
+def test_what_opened_a_watch_reaches_mail_and_signed_webhook(
+    engine: Engine, smtp_server: SMTPPeer, receiver: Receiver
+) -> None:
+    reason = "Darién crossings by nationals of China: 56 in 2022-03, x2.3 their 6-month mean (24)"
+    subscribe_email(engine)
+    subscribe_hook(engine, receiver.url)
+    queue(engine, severity="watch", reason=reason)
+
+    report = deliver_pending(engine, now=NOW, channels=channels(smtp_server.config), policy=POLICY)
+
+    assert report.delivered == 2
+    assert f"Opened by:    {reason}" in mail(smtp_server).get_content().splitlines()
+    (request,) = receiver.requests
+    assert request.verified, request.error
+    assert json.loads(request.body)["data"]["reason"] == reason

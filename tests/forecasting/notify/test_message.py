@@ -17,6 +17,9 @@ from forecasting.notify.message import (
 
 from .conftest import BASE_URL, NOW, make_event
 
+#: What opens a watch when China's Darién count jumps (forecasting.transit_watch.reason).
+REASON = "Darién crossings by nationals of China: 56 in 2022-03, x2.3 their 6-month mean (24)"
+
 
 def test_subject_names_citizenship_place_month_and_how_far_above() -> None:
     subject = render_subject(make_event())
@@ -91,3 +94,34 @@ def test_from_alert_reads_a_dict() -> None:
     alert = {f: getattr(make_event(), f) for f in AlertEvent.__dataclass_fields__}
     alert.pop("transition")
     assert AlertEvent.from_alert(alert, "opened") == make_event()
+
+
+def test_body_says_what_opened_a_watch_in_one_line_only_when_an_indicator_did() -> None:
+    watch = make_event(severity="watch", reason=REASON)
+    body = render_body(watch, BASE_URL)
+    assert body.count("Opened by:") == 1
+    assert f"above the upper bound\nOpened by:    {REASON}\nAlert:        " in body
+    assert "Opened by:" not in render_body(make_event(), BASE_URL)
+    assert render_body(make_event(reason=" \n"), BASE_URL) == render_body(make_event(), BASE_URL)
+
+
+def test_payload_carries_the_reason_or_null_and_nothing_else_changes() -> None:
+    plain = json.loads(render_payload(make_event(), BASE_URL, NOW))
+    watch = json.loads(render_payload(make_event(reason=REASON), BASE_URL, NOW))
+    assert plain["data"]["reason"] is None
+    assert watch["data"]["reason"] == REASON
+    assert {**watch, "data": {**watch["data"], "reason": None}} == plain
+    assert make_event(reason=REASON).event_id == make_event().event_id
+
+
+def test_subject_is_the_same_with_a_reason() -> None:
+    assert render_subject(make_event(reason=REASON)) == render_subject(make_event())
+
+
+def test_from_alert_reads_the_reason_when_there_is_one() -> None:
+    alert = {f: getattr(make_event(), f) for f in AlertEvent.__dataclass_fields__}
+    del alert["transition"], alert["reason"]
+    assert AlertEvent.from_alert(alert, "opened").reason is None
+    assert AlertEvent.from_alert({**alert, "reason": REASON}, "opened").reason == REASON
+    with pytest.raises(ValueError, match="reason must be text or None"):
+        make_event(reason=42)
