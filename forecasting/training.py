@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from joblib import Parallel, delayed
 
 from forecasting import models
 from forecasting.backtest import cross_validate, evaluate, summarize
@@ -105,14 +106,14 @@ def _origins(cutoff: pd.Timestamp, first: pd.Timestamp, n: int) -> pd.DatetimeIn
     return kept if len(kept) else origins[-1:]
 
 
-def fit_global(frame: pd.DataFrame, h: int) -> models.GlobalRidge | None:
+def fit_global(frame: pd.DataFrame, h: int) -> models.GlobalBoosted | None:
     """The global model, or None where too few series-months exist to fit it.
 
     Small stores (one CBP release) cannot support a model across series; the
     combination then does without that member rather than failing.
     """
     try:
-        return models.GlobalRidge(max_h=h).fit(frame)
+        return models.GlobalBoosted(max_h=h).fit(frame)
     except ModelError as exc:
         log.info("global model left out: %s", exc)
         return None
@@ -140,12 +141,14 @@ def plan(
     stopped = sorted(set(last.index) - set(live))
     events = load_events(policy_path()) if with_prophet else None
     h = HORIZON
-    global_model = fit_global(frame, h)
     firsts = frame.groupby("unique_id")["ds"].min()
     origins = _origins(cutoff, firsts[live].min(), n_origins)
     wanted = live if series_ids is None else [u for u in series_ids if u in set(live)]
     tested = [u for u in wanted if firsts[u] <= origins[0] - pd.DateOffset(months=MIN_TRAIN)]
-    globals_ = {o: fit_global(frame[frame["ds"] <= o], h) for o in origins}
+    # the served global model and one per backtest origin: a few seconds each, so in parallel
+    cuts = [cutoff, *origins]
+    fits = Parallel(n_jobs=n_jobs)(delayed(fit_global)(frame[frame["ds"] <= c], h) for c in cuts)
+    global_model, globals_ = fits[0], dict(zip(origins, fits[1:], strict=True))
     candidates = {
         "rw": lambda u, c: models.RandomWalk(),
         "snaive": lambda u, c: models.SeasonalNaive(),

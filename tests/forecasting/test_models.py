@@ -150,6 +150,47 @@ def test_global_model_and_combination_pickle(panel: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(model.predict(3), again.predict(3))
 
 
+def test_a_saved_model_keeps_its_changes_not_the_boosted_trees(workbook_frame) -> None:
+    gm = m.GlobalBoosted(max_h=6).fit(workbook_frame)
+    history = workbook_frame[workbook_frame["unique_id"] == "CN:southwest:usbp"]
+    model = m.Bordercast(gm).fit(history)
+    saved = pickle.dumps(model)
+    assert len(saved) < 200_000 < len(pickle.dumps(gm))  # the trees: megabytes
+    again = pickle.loads(saved)
+    assert again.global_model is None and again.chosen_.fitted_["global"].model is None
+    pd.testing.assert_frame_equal(model.predict(6), again.predict(6))
+    # horizons past the global model's own repeat its last change
+    assert (
+        again.chosen_.fitted_["global"].delta(8)[6:].tolist()
+        == [gm.delta(np.log1p(history["y"].to_numpy()), pd.DatetimeIndex(history["ds"]), 6)[-1]] * 2
+    )
+
+
+def test_boosted_global_model_refits_to_the_same_forecasts(workbook_frame) -> None:
+    cut = workbook_frame[workbook_frame["ds"] <= "2023-06-01"]
+    history = cut[cut["unique_id"] == "IN:southwest:usbp"]
+    z, ds = np.log1p(history["y"].to_numpy()), pd.DatetimeIndex(history["ds"])
+    first = m.GlobalBoosted(max_h=3).fit(cut).delta(z, ds, 3)
+    second = m.GlobalBoosted(max_h=3).fit(cut).delta(z, ds, 3)
+    assert first.tolist() == second.tolist() and np.abs(first).max() > 0.01
+
+
+def test_forecasts_of_counts_rounded_to_ten_stay_on_that_grid(workbook_frame) -> None:
+    # OHSS reports every count rounded to the nearest 10; CBP reports exact counts
+    history = workbook_frame[workbook_frame["unique_id"] == "EC:southwest:usbp"]
+    assert m.reporting_unit(history["y"].to_numpy()) == 10
+    assert m.reporting_unit(np.array([0, 399, 430, 534, 950.0])) == 1
+    assert m.reporting_unit(np.array([0, 0, 10, 20.0])) == 1  # too little to tell
+    out = m.StatsForecastModel("theta").fit(history).predict(6)
+    assert (out[COLUMNS[1:]].to_numpy() % 10 == 0).all()
+    loose = m.StatsForecastModel("theta")
+    loose.snap = False
+    raw = loose.fit(history).predict(6)
+    assert (raw["mean"] % 10 != 0).any()
+    assert (out["mean"] - raw["mean"]).abs().max() <= 5
+    assert (out["lo-95"] <= out["mean"]).all() and (out["mean"] <= out["hi-95"]).all()
+
+
 def test_empirical_intervals_cover_what_they_claim_on_real_series(workbook_frame) -> None:
     ids = ["MX:southwest:usbp", "GT:southwest:usbp", "HN:southwest:usbp", "SV:southwest:usbp"]
     sub = workbook_frame[workbook_frame["unique_id"].isin(ids)]
