@@ -557,7 +557,9 @@ class GlobalBoosted(GlobalRidge):
         return lightgbm.train(self.params, lightgbm.Dataset(x, y), self.rounds)
 
     def _predict_horizon(self, fitted: Any, x: np.ndarray) -> float:
-        return float(fitted.predict(x[None, :])[0])
+        # One thread here as in training: an OpenMP pool started in a process
+        # hangs the children it forks (training fits series in forked workers).
+        return float(fitted.predict(x[None, :], num_threads=1)[0])
 
 
 class GlobalMember(LogModel):

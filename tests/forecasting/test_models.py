@@ -175,6 +175,30 @@ def test_boosted_global_model_refits_to_the_same_forecasts(workbook_frame) -> No
     assert first.tolist() == second.tolist() and np.abs(first).max() > 0.01
 
 
+def _child_delta(member: m.GlobalMember, history: pd.DataFrame, queue) -> None:
+    queue.put(member.fit(history).delta(3).tolist())
+
+
+def test_boosted_global_model_predicts_in_a_forked_worker(workbook_frame) -> None:
+    # training forks its workers after the parent has fitted and used the trees;
+    # a thread pool left behind in the parent would hang them
+    import multiprocessing
+
+    cut = workbook_frame[workbook_frame["ds"] <= "2020-01-01"]
+    history = cut[cut["unique_id"] == "CN:southwest:usbp"]
+    gm = m.GlobalBoosted(max_h=3).fit(cut)
+    here = m.GlobalMember(gm).fit(history).delta(3).tolist()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_delta, args=(m.GlobalMember(gm), history, queue))
+    child.start()
+    child.join(120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked worker hung predicting with the boosted trees")
+    assert queue.get(timeout=5) == here
+
+
 def test_forecasts_of_counts_rounded_to_ten_stay_on_that_grid(workbook_frame) -> None:
     # OHSS reports every count rounded to the nearest 10; CBP reports exact counts
     history = workbook_frame[workbook_frame["unique_id"] == "EC:southwest:usbp"]
