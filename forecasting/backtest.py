@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from forecasting.errors import ModelError
 from forecasting.intervals import series_scale
@@ -89,13 +89,30 @@ def cross_validate(
         raise ValueError("origins is empty")
     check_lengths(frame, origins, min_train)
     groups = [g for _, g in frame.groupby("unique_id", sort=True)]
+    # a few contiguous chunks per process rather than one task per series: the
+    # factories may hold global models of megabytes, pickled once per task
+    n_chunks = min(len(groups), 4 * effective_n_jobs(n_jobs))
+    chunks = [list(c) for c in np.array_split(np.arange(len(groups)), n_chunks)]
     parts = Parallel(n_jobs=n_jobs)(
-        delayed(_one_series)(g, models, origins, hs, tuple(levels)) for g in groups
+        delayed(_series_chunk)([groups[i] for i in c], models, origins, hs, tuple(levels))
+        for c in chunks
     )
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, ignore_index=True)
+
+
+def _series_chunk(
+    groups: list[pd.DataFrame],
+    models: Mapping[str, ModelFactory],
+    origins: list[pd.Timestamp],
+    hs: list[int],
+    levels: tuple[int, ...],
+) -> pd.DataFrame:
+    parts = [_one_series(g, models, origins, hs, levels) for g in groups]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _one_series(
