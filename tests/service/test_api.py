@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -386,6 +387,10 @@ def test_stored_alerts_say_which_indicator_opened_a_watch(tmp_path: Path) -> Non
     assert (watch["severity"], watch["reason"]) == ("watch", CHINA_REASON)
     assert any(a["reason"] is None for a in everything)  # the U.S. counts opened these
     assert "reason" in schema["properties"] and "reason" not in schema.get("required", [])
+    with TestClient(create_app(store)) as client:
+        page = client.get("/", params={"citizenship": "CN", **CN_SW})
+    assert page.status_code == 200
+    assert f'<td colspan="6">Opened by: {escape(CHINA_REASON)}</td>' in page.text
 
 
 def test_backtest_and_scenario_answer_404_for_unknown_citizenship(client: TestClient) -> None:
