@@ -380,19 +380,33 @@ def detect(
     notify: Annotated[
         bool, typer.Option("--notify", help="Store the alerts and queue their notifications.")
     ] = False,
+    transit_watch: Annotated[
+        bool | None,
+        typer.Option(
+            "--transit-watch/--no-transit-watch",
+            help="Let Darién and Ecuador-entries jumps open watches "
+            "(default: BORDERCAST_TRANSIT_WATCH, off).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Detect surges and drops with only the data up to a month (a replay sends nothing)."""
     from forecasting.alerts import detect_as_of, run_detection
     from forecasting.names import resolve
+    from forecasting.surges import SurgeSettings
 
     store = open_store()
     code = resolve(citizenship).code if citizenship else None
     month = _month(as_of)
+    watch = get_settings().transit_watch if transit_watch is None else transit_watch
+    settings = SurgeSettings(use_indicators=watch)
     if notify:
-        emit(run_detection(store, month, notify=True, base_url=get_settings().base_url))
+        found = run_detection(
+            store, month, notify=True, settings=settings, base_url=get_settings().base_url
+        )
+        emit(found)
         return
-    found = detect_as_of(store, month, citizenship=code, region=region)
+    found = detect_as_of(store, month, citizenship=code, region=region, settings=settings)
     for alert in found["alerts"]:
         alert.pop("events", None)
         alert.pop("unique_id", None)

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         '{"mexico-irregular": 1}.',
     )
 
+    transit_watch: bool = Field(
+        default=False,
+        description="Let a jump in a nationality's Darién or Ecuador-entries count open a watch "
+        "on its southwest series in the monthly detection (off: replayed over 2020-2025 it "
+        "added false episodes, bench/transit_watch.py).",
+    )
+
     refresh_seconds: float = Field(
         default=5.0,
         gt=0,

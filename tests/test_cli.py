@@ -97,3 +97,25 @@ def test_alerts_say_which_indicator_opened_a_watch(tmp_path: Path) -> None:
     reasons = {a["id"]: a["reason"] for a in listed}
     assert reasons["CN:southwest:usbp/surge/2022-03"] == CHINA_REASON
     assert None in reasons.values()
+
+
+@pytest.mark.slow
+def test_detect_opens_transit_watches_only_when_asked(tmp_path: Path) -> None:
+    store = workbook_and_transit(tmp_path)
+    ask = ["detect", "--as-of", "2022-10", "--citizenship", "EC", "--region", "southwest"]
+    reason = "Darién crossings by nationals of Ecuador: 8,487 in 2022-10, x8.1 their 6-month mean"
+
+    def reasons(*extra: str, env: dict[str, str] | None = None) -> list:
+        os.environ.update(env or {})
+        try:
+            done = run(tmp_path, *ask, *extra, "--json", url=store.url)
+        finally:
+            for key in env or {}:
+                os.environ.pop(key)
+        assert done.returncode == 0, done.stderr
+        return [a["reason"] for a in json.loads(done.stdout)["alerts"]]
+
+    assert not any(reasons())  # off by default: the U.S. counts alone
+    assert any(r and r.startswith(reason) for r in reasons("--transit-watch"))
+    assert any(r and r.startswith(reason) for r in reasons(env={"BORDERCAST_TRANSIT_WATCH": "1"}))
+    assert not any(reasons("--no-transit-watch", env={"BORDERCAST_TRANSIT_WATCH": "1"}))

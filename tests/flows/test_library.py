@@ -102,3 +102,24 @@ def test_a_series_that_raises_becomes_a_failure_not_an_exception(monkeypatch) ->
         "CN:southwest:usbp",
         "ValueError: too short",
     )
+
+
+@pytest.mark.slow
+def test_monthly_detection_opens_transit_watches_when_the_setting_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecasting.settings import get_settings
+    from tests.conftest import workbook_and_transit
+
+    opened = {}
+    for value in ("0", "1"):
+        monkeypatch.setenv("BORDERCAST_TRANSIT_WATCH", value)
+        get_settings.cache_clear()
+        store = workbook_and_transit(tmp_path / f"watch-{value}")
+        found = lib.run_detection(store, as_of="2022-10")
+        opened[value] = {a["id"]: a.get("reason") for a in found["opened"]}
+    get_settings.cache_clear()
+    assert "EC:southwest:usbp/surge/2022-10" not in opened["0"]
+    assert opened["1"]["EC:southwest:usbp/surge/2022-10"].startswith(
+        "Darién crossings by nationals of Ecuador: 8,487 in 2022-10"
+    )
