@@ -42,16 +42,17 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stores import bundled_store  # noqa: E402
+
 from forecasting import models as m  # noqa: E402
 from forecasting.indicators import PUBLICATION_LAG, indicator_frame  # noqa: E402
-from forecasting.ingest import ingest  # noqa: E402
 from forecasting.leading import (  # noqa: E402
     IndicatorModel,
     choice_from_errors,
     citizenship_indicators,
     known_at,
 )
-from forecasting.store import Store  # noqa: E402
+from forecasting.training import fit_global  # noqa: E402
 
 FILES = (
     "ohss-khsm-usbp-encounters-fy2000-fy2025.xlsx",
@@ -65,13 +66,6 @@ FIRST_ORIGIN = pd.Timestamp("2021-01-01")
 WARMUP_FROM = pd.Timestamp("2020-10-01")
 HORIZON = 3
 WEIGHT = 0.5
-
-
-def build_store(db: Path) -> Store:
-    store = Store(f"sqlite:///{db}")
-    for name in FILES:
-        ingest(store, str(ROOT / "data" / name))
-    return store
 
 
 def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
@@ -112,13 +106,6 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
                 }
             )
     return rows
-
-
-def _global(frame: pd.DataFrame, origin: pd.Timestamp):
-    try:
-        return m.GlobalBoosted(max_h=HORIZON).fit(frame[frame["ds"] <= origin])
-    except Exception:  # too few rows early on: the combination goes without it
-        return None
 
 
 def with_choice(fc: pd.DataFrame) -> pd.DataFrame:
@@ -166,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.time()
     db = Path(args.db)
-    store = build_store(db) if not db.exists() else Store(f"sqlite:///{db}", migrate=False)
+    store = bundled_store(db, FILES)
     frame = store.series_frame(region="southwest", component=args.component)
     ind_all = indicator_frame(store)
     end = frame["ds"].max()
@@ -181,7 +168,7 @@ def main() -> None:
         if not ind.empty:
             series[uid] = (g, ind)
     glob_frame = store.series_frame(region="southwest")
-    globals_ = {o: _global(glob_frame, o) for o in origins}
+    globals_ = {o: fit_global(glob_frame[glob_frame["ds"] <= o], HORIZON) for o in origins}
     parts = Parallel(n_jobs=args.jobs)(
         delayed(_forecasts)(uid, g, ind, globals_, origins) for uid, (g, ind) in series.items()
     )

@@ -41,8 +41,9 @@ import pandas as pd
 
 os.environ.setdefault("BORDERCAST_MODEL_DIR", "/tmp/perf/models")
 
+from stores import bundled_store
+
 from forecasting import models, training
-from forecasting.ingest import ingest
 from forecasting.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,16 +56,6 @@ FILES = (
 PROPHET_SAMPLE = 30
 ARIMA_SAMPLE = 64
 ARIMA_SEED = 0
-
-
-def open_store(db: Path) -> Store:
-    fresh = not db.exists()
-    db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{db}")
-    if fresh:
-        for name in FILES:
-            ingest(store, str(ROOT / "data" / name))
-    return store
 
 
 def live_histories(store: Store) -> dict[str, pd.DataFrame]:
@@ -203,7 +194,7 @@ def main() -> None:
         parser.error(f"--arima-sample must be >= 0, got {args.arima_sample}")
     logging.basicConfig(level=logging.WARNING)
     load_start = os.getloadavg()[0]
-    store = open_store(args.db)
+    store = bundled_store(args.db, FILES)
     histories = live_histories(store)
     import statsforecast.models  # noqa: F401  imported once, outside every timing
 

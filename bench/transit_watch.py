@@ -53,8 +53,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stores import bundled_store  # noqa: E402
+
 from forecasting.indicators import indicator_frame, publication_lags  # noqa: E402
-from forecasting.ingest import ingest  # noqa: E402
 from forecasting.replay import (  # noqa: E402
     DetectionReport,
     bordercast_detector,
@@ -83,14 +84,6 @@ GRID = {
     "indicator_ratio": (2.0, 3.0, 5.0, 8.0),
     "indicator_minimum": (50.0, 100.0, 200.0, 500.0, 2000.0),
 }
-
-
-def build_store(db: Path) -> Store:
-    db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{db}")
-    for name in FILES:
-        ingest(store, str(ROOT / "data" / name))
-    return store
 
 
 def series_sets(store: Store, ind: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -304,9 +297,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=Path("/tmp/bordercast-transit-watch/store.db"))
     args = parser.parse_args()
     started = time.perf_counter()
-    store = (
-        Store(f"sqlite:///{args.db}", migrate=False) if args.db.exists() else build_store(args.db)
-    )
+    store = bundled_store(args.db, FILES)
     ind = indicator_frame(store)
     frames = series_sets(store, ind)
     codes = sorted(set().union(*(set(_code(f["unique_id"])) for f in frames.values())))
