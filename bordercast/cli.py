@@ -398,8 +398,7 @@ def detect(
     store = open_store()
     code = resolve(citizenship).code if citizenship else None
     month = _month(as_of)
-    watch = get_settings().transit_watch if transit_watch is None else transit_watch
-    settings = SurgeSettings(use_indicators=watch)
+    settings = None if transit_watch is None else SurgeSettings(use_indicators=transit_watch)
     if notify:
         found = run_detection(
             store, month, notify=True, settings=settings, base_url=get_settings().base_url

@@ -29,7 +29,6 @@ from forecasting.readers import Reading
 from forecasting.settings import Settings, get_settings
 from forecasting.sources import CBP_NATIONWIDE_STATE, expand_sources
 from forecasting.store import IngestSummary, Store
-from forecasting.surges import SurgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +169,7 @@ def commit(store: Store, training_plan: Any, results: list[Any]) -> dict[str, An
 
 def run_detection(store: Store, as_of: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Open, escalate and resolve alerts for the newest month (or ``as_of``); queue them."""
-    settings = SurgeSettings(use_indicators=get_settings().transit_watch)
-    found = alerts.run_detection(store, as_of=as_of, notify=True, settings=settings)
+    found = alerts.run_detection(store, as_of=as_of, notify=True)
     return {k: list(found.get(k, [])) for k in ("opened", "escalated", "resolved")}
 
 

@@ -32,6 +32,7 @@ from forecasting.indicators import indicator_frame
 from forecasting.names import display_name
 from forecasting.notify import AlertEvent, enqueue
 from forecasting.schema import alerts
+from forecasting.settings import get_settings
 from forecasting.store import Store
 
 STATUS_OF_ACTION = {"open": "open", "escalate": "escalated", "resolve": "resolved"}
@@ -120,14 +121,18 @@ def detect_as_of(
 
     Writes nothing and sends nothing: a replay an analyst can run any time.
     With ``settings.use_indicators``, the transit indicators public at that
-    month are read from the store as well.
+    month are read from the store as well. Without ``settings``, the default
+    thresholds apply, with transit watches as ``BORDERCAST_TRANSIT_WATCH``
+    says, so the monthly run, a replay and the API agree.
     """
+    if settings is None:
+        settings = surges.SurgeSettings(use_indicators=get_settings().transit_watch)
     frame = _frame(store, as_of, citizenship, region, component)
     if frame.empty:
         return {"as_of": as_of, "alerts": []}
     month = frame["ds"].max() if as_of is None else pd.Timestamp(as_of)
     indicators = None
-    if settings is not None and settings.use_indicators:
+    if settings.use_indicators:
         indicators = indicator_frame(store, citizenship, as_of=month)
     return {"as_of": f"{month:%Y-%m}", "alerts": _alerts(frame, month, settings, indicators)}
 

@@ -393,6 +393,27 @@ def test_stored_alerts_say_which_indicator_opened_a_watch(tmp_path: Path) -> Non
     assert f'<td colspan="6">Opened by: {escape(CHINA_REASON)}</td>' in page.text
 
 
+@pytest.mark.slow
+def test_replayed_alerts_follow_the_transit_watch_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecasting.settings import get_settings
+
+    store = workbook_and_transit(tmp_path)
+    query = {"as_of": "2022-10", "citizenship": "EC", "region": "southwest"}
+    reasons = {}
+    for value in ("0", "1"):
+        monkeypatch.setenv("BORDERCAST_TRANSIT_WATCH", value)
+        get_settings.cache_clear()
+        with TestClient(create_app(store)) as client:
+            answer = client.get("/v1/alerts", params=query)
+        assert answer.status_code == 200, answer.text
+        reasons[value] = [a["reason"] for a in answer.json()["alerts"] if a["reason"]]
+    get_settings.cache_clear()
+    assert reasons["0"] == []  # off: the U.S. counts alone, as the monthly run stores them
+    assert [r.split(":")[0] for r in reasons["1"]] == ["Darién crossings by nationals of Ecuador"]
+
+
 def test_backtest_and_scenario_answer_404_for_unknown_citizenship(client: TestClient) -> None:
     assert client.get("/v1/backtests/Chnia").status_code == 404
     assert client.post("/v1/scenarios", json={"citizenship": "Chnia"}).status_code == 404
