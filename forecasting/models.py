@@ -11,7 +11,7 @@ rewards, rounded to the grid the source reports on (:func:`reporting_unit`).
 
 Intervals never come from the models' own variance (far too narrow here):
 they come from a :class:`~forecasting.intervals.Calibration` of past
-backtest errors, attached by :func:`train_all` or passed in; without one,
+backtest errors, attached by :mod:`forecasting.training` or passed in; without one,
 a model falls back to the quantiles of the series' own past h-month changes.
 
 The global model (:class:`GlobalBoosted`, or the linear :class:`GlobalRidge`)
@@ -22,7 +22,6 @@ predicted changes when saved.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -798,7 +797,7 @@ def forecast_series(
         Adds the Prophet member with the events announced by ``as_of``
         (about +0.5 s). Omit for the faster combination.
     global_model, calibration : optional
-        From :func:`train_all`. Each is used only if it was trained on data
+        From a training (:mod:`forecasting.training`). Each is used only if it was trained on data
         up to ``as_of`` at most; otherwise the global member is left out and
         the intervals come from the series' own past changes, so an as-of
         forecast never sees the future.
@@ -836,110 +835,3 @@ def forecast_series(
         model.predict(h, levels),
         effects=model.effects(),
     )
-
-
-@dataclass
-class Artifact:
-    """What the registry saves for one series: the fitted model and its backtest metrics.
-
-    ``model`` is None for a series that stopped reporting. It holds no Stan
-    backend or sampler, so it pickles with joblib.
-    """
-
-    unique_id: str
-    status: str
-    cutoff: pd.Timestamp
-    model: LogModel | None
-    metrics: pd.DataFrame
-    params: dict[str, object]
-
-
-@dataclass
-class TrainResult:
-    """Everything :func:`train_all` learned, as of ``cutoff``."""
-
-    cutoff: pd.Timestamp
-    global_model: GlobalRidge
-    calibration: Calibration
-    chosen: str
-    summary: pd.DataFrame
-    artifacts: dict[str, Artifact]
-    seconds: float
-
-
-def train_all(
-    frame: pd.DataFrame,
-    h: int = 12,
-    as_of: pd.Timestamp | str | None = None,
-    events: Sequence[PolicyEvent] | None = None,
-    n_origins: int = 6,
-    n_jobs: int = 2,
-    levels: Sequence[int] = LEVELS,
-) -> TrainResult:
-    """Train every series of a frame: global model, backtest, choice, calibration, fits.
-
-    Steps, all as of ``as_of`` (default the frame's last month):
-
-    1. the global model on every series (not only those that later grew);
-    2. a rolling-origin backtest (``n_origins`` quarterly origins, ending
-       ``min(h, 6)`` months before the cut-off) of the random walk and the
-       combination on every series still reported, with the global model
-       refitted as of each origin;
-    3. the candidate with the lowest AvgRelMAE over all series is served
-       (one choice for all: per-series choice did not persist on this data);
-    4. its errors on the non-sparse series give the pooled interval
-       calibration (sparse series keep their own past changes);
-    5. each series is fitted with the chosen model and gets its metrics.
-
-    ``events`` adds the Prophet member to the served combination (slow: about
-    0.5 s per series). Series that stopped reporting get an artifact with
-    status ``"stopped"`` and no model.
-    """
-    from forecasting.backtest import cross_validate, evaluate, summarize
-
-    started = time.time()
-    if as_of is not None:
-        frame = frame[frame["ds"] <= pd.Timestamp(as_of)]
-    cutoff = frame["ds"].max()
-    last = frame.groupby("unique_id")["ds"].max()
-    newest = sources_newest(frame)
-    live = [u for u in last.index if last[u] >= newest[u]]
-    gm = GlobalBoosted(max_h=h).fit(frame)
-    end = cutoff - pd.DateOffset(months=min(h, 6))
-    origins = pd.date_range(end=end, periods=n_origins, freq="3MS")
-    firsts = frame.groupby("unique_id")["ds"].min()
-    tested = [u for u in live if firsts[u] <= origins[0] - pd.DateOffset(months=24)]
-    globals_ = {o: GlobalBoosted(max_h=h).fit(frame[frame["ds"] <= o]) for o in origins}
-    candidates = {
-        "rw": lambda u, c: RandomWalk(),
-        "bordercast": lambda u, c: Bordercast(globals_[c], events),
-    }
-    sub = frame[frame["unique_id"].isin(tested)]
-    cv = cross_validate(sub, candidates, origins, h, levels, n_jobs=n_jobs)
-    summary = summarize(cv)
-    chosen = str(summary.index[0])
-    from forecasting.intervals import pooled_calibration
-
-    dense = [u for u, g in frame.groupby("unique_id") if not is_sparse(g["y"].to_numpy())]
-    cal = pooled_calibration(cv[cv["unique_id"].isin(dense)], chosen, levels)
-    metrics = evaluate(cv[cv["model"] == chosen])
-    by_series = dict(tuple(metrics.groupby("unique_id")))
-    artifacts = {}
-    empty = metrics.iloc[0:0]
-    for uid, history in frame.groupby("unique_id"):
-        params = {"chosen": chosen, "h": h, "events": [e.id for e in events or []]}
-        if uid not in live:
-            artifacts[uid] = Artifact(uid, "stopped", last[uid], None, empty, params)
-            continue
-        model = _served(chosen, gm, events, cal if uid in dense else None).fit(history)
-        status = "sparse" if isinstance(getattr(model, "chosen_", None), SparseMedian) else "ok"
-        artifacts[uid] = Artifact(uid, status, cutoff, model, by_series.get(uid, empty), params)
-    return TrainResult(cutoff, gm, cal, chosen, summary, artifacts, round(time.time() - started, 1))
-
-
-def _served(chosen: str, gm: GlobalRidge, events, cal: Calibration) -> LogModel:
-    if chosen == "rw":
-        return RandomWalk(calibration=cal)
-    if chosen == "theta":
-        return StatsForecastModel("theta", calibration=cal)
-    return Bordercast(gm, events, calibration=cal)

@@ -13,7 +13,7 @@ from forecasting.errors import IngestError
 
 
 @dataclass
-class Result:  # the shape of forecasting.training.TrainResult the flows rely on
+class Result:  # the shape of forecasting.training.SeriesResult the flows rely on
     unique_id: str
     ok: bool = True
     error: str | None = None

@@ -239,15 +239,3 @@ def test_prophet_member_uses_known_events_and_pickles_without_stan(workbook_fram
     assert set(model.effects()) == used
     out = pickle.loads(pickle.dumps(model)).predict(6)
     assert list(out.columns) == COLUMNS and np.isfinite(out["mean"]).all()
-
-
-@pytest.mark.slow
-def test_train_all_covers_every_series(workbook_frame) -> None:
-    frame = workbook_frame[workbook_frame["unique_id"].str.endswith(":southwest:usbp")]
-    result = m.train_all(frame, h=6, n_origins=4, n_jobs=1)
-    assert set(result.artifacts) == set(frame["unique_id"])
-    statuses = {a.status for a in result.artifacts.values()}
-    assert statuses <= {"ok", "sparse", "stopped"} and "ok" in statuses
-    ok = next(a for a in result.artifacts.values() if a.status == "ok")
-    assert list(ok.model.predict(6).columns) == COLUMNS
-    assert result.calibration.cutoff <= result.cutoff
