@@ -581,9 +581,8 @@ class GlobalMember(LogModel):
         self.changes_ = self.model.delta(self.z_, self.ds_, self.model.max_h)
 
     def delta(self, h: int) -> np.ndarray:
-        if h <= len(self.changes_):
-            return self.changes_[:h].copy()
-        return np.append(self.changes_, np.repeat(self.changes_[-1], h - len(self.changes_)))
+        # past the global model's horizons its last change holds, as in GlobalRidge.delta
+        return np.pad(self.changes_, (0, max(h - len(self.changes_), 0)), mode="edge")[:h]
 
     def __getstate__(self) -> dict[str, Any]:
         # Save what predicts, not the trees: every series' artifact would
