@@ -10,7 +10,9 @@ September-December 2022: 390, 410, 520, 930; the CBP ``all`` series, USBP +
 OFO to Nov 2025, reads 399, 430, 534, 950); ``--component all`` reruns the
 protocol on those, as measured before stop 14. AvgRelMAE (geometric mean over series
 and origins of MAE(model) / MAE(random walk)) per horizon, overall, per
-citizenship and for China alone, for:
+citizenship and for China alone, and in the per-series reading
+(:func:`rel_per_series`), for the counts a served model would give (the
+change on the series' reporting grid, as ``LogModel.predict``) of:
 
 * ``without``: the served combination (:class:`~forecasting.models.Bordercast`
   with the global model fitted as of each origin on every southwest series);
@@ -68,6 +70,11 @@ HORIZON = 3
 WEIGHT = 0.5
 
 
+def served(last: float, change: float, unit: int) -> float:
+    """The count a served model gives for a log1p change: on the series' reporting grid."""
+    return float(m.on_grid(np.expm1(max(np.log1p(last) + change, 0.0)), unit))
+
+
 def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
     """Every origin's forecasts of one series: without, indicator model, and RW."""
     series = series.reset_index(drop=True)
@@ -84,7 +91,6 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
         gm = globals_.get(origin)
         without = m.Bordercast(gm).fit(history)
         indicator = IndicatorModel(known_at(ind, origin)).fit(history)
-        z0 = np.log1p(y[t])
         dw, di = without.delta(HORIZON), indicator.delta(HORIZON)
         for k in range(1, HORIZON + 1):
             if t + k >= len(y):
@@ -98,9 +104,9 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
                     "h": k,
                     "y": y[t + k],
                     "y_cutoff": y[t],
-                    "without": np.expm1(max(z0 + dw[k - 1], 0.0)),
-                    "indicator": np.expm1(max(z0 + di[k - 1], 0.0)),
-                    "blend": np.expm1(max(z0 + blend, 0.0)),
+                    "without": served(y[t], dw[k - 1], without.unit_),
+                    "indicator": served(y[t], di[k - 1], without.unit_),
+                    "blend": served(y[t], blend, without.unit_),
                     "active": indicator.active,
                     "used": ",".join(f"{i}@{r['lead_months']}" for i, r in indicator.used_.items()),
                 }
@@ -137,11 +143,24 @@ def rel(fc: pd.DataFrame, col: str) -> float:
     return round(float(np.exp(lr.mean())), 4)
 
 
-def table(fc: pd.DataFrame, cols) -> dict:
+def rel_per_series(fc: pd.DataFrame, col: str) -> float:
+    """The other common reading (Davydenko and Fildes): MAE over each series' origins, then
+    the geometric mean of the ratios over series, weighted by their targets. A month equal
+    to the last value then costs nothing by itself; series the random walk forecast without
+    error are left out."""
+    err = fc.assign(m=(fc["y"] - fc[col]).abs(), r=(fc["y"] - fc["y_cutoff"]).abs())
+    per = err.groupby("unique_id")[["m", "r"]].agg(["mean", "size"])
+    ok = (per[("r", "mean")] > 0) & (per[("m", "mean")] > 0)
+    lr = np.log(per.loc[ok, ("m", "mean")] / per.loc[ok, ("r", "mean")])
+    n = per.loc[ok, ("m", "size")]
+    return round(float(np.exp((lr * n).sum() / n.sum())), 4)
+
+
+def table(fc: pd.DataFrame, cols, score=rel) -> dict:
     out: dict = {}
     for col in cols:
-        out[col] = {f"h{k}": rel(fc[fc["h"] == k], col) for k in range(1, HORIZON + 1)}
-        out[col]["all"] = rel(fc, col)
+        out[col] = {f"h{k}": score(fc[fc["h"] == k], col) for k in range(1, HORIZON + 1)}
+        out[col]["all"] = score(fc, col)
     return out
 
 
@@ -203,6 +222,10 @@ def main() -> None:
         },
         "overall": overall,
         "china": cn,
+        "per_series_reading": {
+            "overall": table(ev, cols, rel_per_series),
+            "china": table(china, cols, rel_per_series),
+        },
         "per_citizenship": per_series,
         "share_with_chosen": {f"h{k}": float(v) for k, v in chosen_share.items()},
         "targets_met": targets,
@@ -211,9 +234,8 @@ def main() -> None:
     suffix = "" if args.component == "usbp" else f"-{args.component}"
     out = ROOT / "bench" / "results" / f"indicators{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        json.dumps({k: result[k] for k in ("overall", "china", "targets_met", "seconds")}, indent=2)
-    )
+    keys = ("overall", "china", "per_series_reading", "targets_met", "seconds")
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
     fc.to_pickle(db.parent / "forecasts.pkl")
 
 
