@@ -25,10 +25,11 @@ from forecasting import alerts, readers, training
 from forecasting import ingest as _ingest
 from forecasting.errors import BordercastError, ConfigError, DeliveryError
 from forecasting.notify import deliver_pending as _deliver_pending
-from forecasting.readers import Reading
+from forecasting.readers import Reading, TransitReading
 from forecasting.settings import Settings, get_settings
 from forecasting.sources import CBP_NATIONWIDE_STATE, expand_sources
 from forecasting.store import IngestSummary, Store
+from forecasting.training import TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ __all__ = [
     "Reading",
     "SeriesFailure",
     "Settings",
+    "TrainingPlan",
+    "TransitReading",
     "apply_release",
     "commit",
     "deliver_pending",
@@ -103,14 +106,16 @@ def _name(location: str) -> str:
     return location if _ingest.is_url(location) else Path(location).name
 
 
-def read_release(location: str, raw: bytes) -> Reading:
+def read_release(location: str, raw: bytes) -> Reading | TransitReading:
     """Validate a whole release; :class:`IngestError` names file, line and column."""
     return readers.read(_name(location), raw)
 
 
-def apply_release(store: Store, location: str, checksum: str, reading: Reading) -> IngestSummary:
+def apply_release(
+    store: Store, location: str, checksum: str, reading: Reading | TransitReading
+) -> IngestSummary:
     """Apply one validated release in one transaction (a known checksum changes nothing)."""
-    return store.ingest(reading, checksum, location)
+    return _ingest.apply(store, reading, checksum, location)
 
 
 def retryable(exc: BaseException) -> bool:
@@ -144,7 +149,7 @@ class SeriesFailure:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def plan(store: Store, series_ids: list[str] | None = None) -> Any:
+def plan(store: Store, series_ids: list[str] | None = None) -> TrainingPlan:
     """The training plan: data cut-off and ``plan.series_ids``; picklable."""
     return training.plan(store, series_ids)
 

@@ -42,7 +42,7 @@ BACKTESTS_KEY = "bordercast-backtests"
 ALERTS_KEY = "bordercast-alerts"
 
 # Inputs are bytes, frames and plans: never hash them for a cache key.
-PLAIN = {"cache_policy": NO_CACHE, "persist_result": False}
+PLAIN: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 class RetrainFailed(lib.BordercastError):
@@ -87,7 +87,7 @@ def check_checksum(database_url: str, location: str, raw: bytes) -> tuple[str, d
 
 
 @task(name="validate", task_run_name="validate {location}", tags=["bordercast", "ingest"], **PLAIN)
-def validate_release(location: str, raw: bytes) -> lib.Reading:
+def validate_release(location: str, raw: bytes) -> lib.Reading | lib.TransitReading:
     """Parse and check the whole file; the error names file, line and column."""
     reading = lib.read_release(location, raw)
     get_run_logger().info("%s: %s, %d rows valid", location, reading.source, reading.rows)
@@ -96,7 +96,7 @@ def validate_release(location: str, raw: bytes) -> lib.Reading:
 
 @task(name="apply", task_run_name="apply {location}", tags=["bordercast", "ingest"], **PLAIN)
 def apply_release(
-    database_url: str, location: str, checksum: str, reading: lib.Reading
+    database_url: str, location: str, checksum: str, reading: lib.Reading | lib.TransitReading
 ) -> dict[str, Any]:
     """One transaction per release; the newer release's value stands."""
     summary = lib.apply_release(lib.open_store(database_url), location, checksum, reading)
@@ -182,7 +182,7 @@ def _batch_name() -> str:
 
 
 @task(name="plan", tags=["bordercast", "train"], **PLAIN)
-def plan_training(database_url: str, series_ids: list[str] | None) -> Any:
+def plan_training(database_url: str, series_ids: list[str] | None) -> lib.TrainingPlan:
     """Read the data once: the cut-off and the series to train."""
     return lib.plan(lib.open_store(database_url), series_ids)
 

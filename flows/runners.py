@@ -16,6 +16,7 @@ up the settings of the process that serves it.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
@@ -30,7 +31,7 @@ def workers() -> int:
         return os.cpu_count() or 1
 
 
-def build_task_runner(settings: Settings | None = None) -> TaskRunner:
+def build_task_runner(settings: Settings | None = None) -> TaskRunner[Any]:
     """A fresh task runner for one flow run, as the settings say."""
     settings = settings or get_settings()
     kind = settings.task_runner

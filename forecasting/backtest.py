@@ -15,6 +15,7 @@ a division by zero.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,11 @@ from joblib import Parallel, delayed, effective_n_jobs
 from forecasting.errors import ModelError
 from forecasting.intervals import series_scale
 
+if TYPE_CHECKING:
+    from forecasting.models import Model
+
 #: Builds a fresh, unfitted model for one series at one cutoff.
-ModelFactory = Callable[[str, pd.Timestamp], object]
+ModelFactory = Callable[[str, pd.Timestamp], "Model"]
 
 #: Errors below this many encounters count as this many in relative metrics.
 MIN_ERROR = 1.0

@@ -211,6 +211,7 @@ class PathModel(IndicatorModel):
         indicator used, too few pairs) every step is zero: the random walk.
         """
         self._check_fitted()
+        assert self.z_ is not None and self.ds_ is not None
         beta = self.coef_[0] if self.coef_ else None
         z = list(self.z_)
         months = self.ds_
@@ -481,9 +482,10 @@ def indicator_scenario(
         As :func:`indicator_effect`, and for a series the store does not hold.
     """
     code = resolve(citizenship).code
+    items: Sequence[IndicatorEdit | Mapping[str, Any]] = edits
     parsed = [
         e if isinstance(e, IndicatorEdit) else parse_edit(e, f"indicators[{i}]")
-        for i, e in enumerate(edits)
+        for i, e in enumerate(items)
     ]
     if not parsed:
         raise ConfigError("indicators: give at least one indicator path")

@@ -26,7 +26,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ import pandas as pd
 from forecasting.errors import ConfigError, ModelError, NotFitted, UnknownSeries
 from forecasting.intervals import Calibration, _check_levels, series_scale
 from forecasting.policy import PolicyEvent, known_as_of, regressors
+
+if TYPE_CHECKING:
+    from prophet import Prophet
 
 LEVELS = (80, 95)
 
@@ -127,6 +130,7 @@ class LogModel:
     def point_log(self, h: int) -> np.ndarray:
         """Log1p point forecast: the last value plus :meth:`delta`."""
         self._check_fitted()
+        assert self.z_ is not None
         return self.z_[-1] + self.delta(h)
 
     def predict(self, h: int, levels: Sequence[int] = LEVELS) -> pd.DataFrame:
@@ -134,6 +138,7 @@ class LogModel:
         self._check_fitted()
         if not isinstance(h, int | np.integer) or h < 1:
             raise ValueError(f"h must be a positive integer, got {h!r}")
+        assert self.z_ is not None and self.ds_ is not None
         levels = _check_levels(levels)
         z_hat = np.maximum(self.point_log(int(h)), 0.0)
         cal = self.calibration or Calibration.random_walk(self.z_, levels, max(h, 12))
@@ -177,6 +182,7 @@ class SeasonalNaive(LogModel):
 
     def delta(self, h: int) -> np.ndarray:
         z, s = self.z_, self.season
+        assert z is not None
         if len(z) < s:
             return np.zeros(h)
         base = z[-s:]
@@ -199,6 +205,7 @@ class SparseMedian(LogModel):
         self.window = window
 
     def delta(self, h: int) -> np.ndarray:
+        assert self.z_ is not None
         return np.full(h, float(np.median(self.z_[-self.window :])) - self.z_[-1])
 
 
@@ -237,6 +244,7 @@ class StatsForecastModel(LogModel):
 
     def _fit(self, history: pd.DataFrame) -> None:
         self.mean_ = None
+        assert self.z_ is not None
         z = self.z_[-self.window :]
         if len(z) < 6 or np.ptp(z) == 0:
             return
@@ -266,6 +274,7 @@ class StatsForecastModel(LogModel):
         mean = self.mean_
         if h > len(mean):
             mean = np.concatenate([mean, np.full(h - len(mean), mean[-1])])
+        assert self.z_ is not None
         return mean[:h] - self.z_[-1]
 
 
@@ -304,7 +313,7 @@ class ProphetModel(LogModel):
         self.events = list(events)
         self.changepoint_prior_scale = changepoint_prior_scale
         self.window = window
-        self.model_ = None
+        self.model_: Prophet | None = None
         self.used_events_: list[PolicyEvent] = []
 
     def _fit(self, history: pd.DataFrame) -> None:
@@ -313,6 +322,7 @@ class ProphetModel(LogModel):
         from prophet import Prophet
 
         logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+        assert self.z_ is not None and self.ds_ is not None
         ds = self.ds_[-self.window :]
         z = self.z_[-self.window :]
         events = known_as_of(self.events, ds[-1])
@@ -337,12 +347,14 @@ class ProphetModel(LogModel):
         self.model_ = m
 
     def _future(self, h: int) -> pd.DataFrame:
+        assert self.ds_ is not None
         last = self.ds_[-1]
         ds = pd.date_range(last, periods=h + 1, freq="MS")
         reg = regressors(self.used_events_, self.unique_id or "ALL:all:all", ds)
         return pd.DataFrame({"ds": ds}).join(reg)
 
     def delta(self, h: int) -> np.ndarray:
+        assert self.model_ is not None
         yhat = self.model_.predict(self._future(h))["yhat"].to_numpy()
         return yhat[1:] - yhat[0]
 
@@ -575,6 +587,7 @@ class GlobalMember(LogModel):
     def _fit(self, history: pd.DataFrame) -> None:
         if self.model is None:
             raise ModelError("a saved global member keeps its changes, not the global model")
+        assert self.z_ is not None and self.ds_ is not None
         if self.ds_[-1] > self.model.cutoff_ + pd.DateOffset(months=24):
             warnings.warn("global model is over two years older than the history", stacklevel=2)
         # an older history is fine: the model only saw earlier months of it
@@ -694,6 +707,7 @@ class Bordercast(LogModel):
         self.chosen_ = (SparseMedian() if sparse else self.combination).fit(history)
 
     def delta(self, h: int) -> np.ndarray:
+        assert self.chosen_ is not None
         return self.chosen_.delta(h)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -166,7 +166,7 @@ class Store:
                 summary.unchanged = values
                 summary.batch_id = known
                 return summary
-            batch_id = conn.execute(
+            key = conn.execute(
                 insert(batches).values(
                     sha256=sha256,
                     source=reading.source,
@@ -180,7 +180,9 @@ class Store:
                     values_unchanged=0,
                     values_superseded=0,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert key is not None  # a single-row insert into a table with an autoincrement id
+            batch_id = key[0]
             summary.batch_id = batch_id
             apply(conn, batch_id)
             conn.execute(

@@ -141,8 +141,8 @@ def jumps(
     if parts.empty:
         return pd.DataFrame(columns=COLUMNS)
     keep = parts[0].isin(sources).to_numpy()
-    for indicator, home in HOME.items():
-        keep &= ~((parts[0] == indicator) & (parts[1] == home)).to_numpy()
+    for name, home in HOME.items():
+        keep &= ~((parts[0] == name) & (parts[1] == home)).to_numpy()
     frame = indicators[keep]
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)

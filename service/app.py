@@ -133,7 +133,11 @@ def create_app(store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        opened = store or await run_in_threadpool(Store, get_settings().database_url)
+        opened = (
+            store
+            if store is not None
+            else await run_in_threadpool(Store, get_settings().database_url)
+        )
         services = build_services(opened)
         app.state.services = services
         await run_in_threadpool(services.watcher.check)

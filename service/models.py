@@ -204,6 +204,10 @@ class BacktestOut(BaseModel):
     component: str | None = None
 
 
+def _all_regions() -> list[Region]:
+    return ["all"]
+
+
 class PolicyEventIn(BaseModel):
     """An event to add in a scenario, as in ``data/policy_events.yaml``."""
 
@@ -216,7 +220,7 @@ class PolicyEventIn(BaseModel):
     citizenships: list[str] = Field(
         default_factory=list, description="Codes; empty means the scenario's citizenship."
     )
-    regions: list[Region] = Field(default_factory=lambda: ["all"])
+    regions: list[Region] = Field(default_factory=_all_regions)
     source: str = Field("scenario", max_length=500)
 
 

@@ -14,6 +14,7 @@ absent, never zero).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -46,7 +47,7 @@ def _pct(new: float | None, old: float | None) -> float | None:
     return round(value, 1) if math.isfinite(value) else None
 
 
-def series_stats(history: pd.DataFrame) -> dict[str, object]:
+def series_stats(history: pd.DataFrame) -> dict[str, Any]:
     """Year totals, trailing 12-month means and changes of one series.
 
     Parameters

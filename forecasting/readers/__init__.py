@@ -27,8 +27,9 @@ def detect(name: str, raw: bytes) -> str:
     found = transit.detect(header)
     if found is not None:
         return found.name
+    formats: tuple[cbp.Format | transit.TransitFormat, ...] = (*cbp.FORMATS, *transit.FORMATS)
     best = max(
-        (*cbp.FORMATS, *transit.FORMATS),
+        formats,
         key=lambda f: (len(set(f.columns) & set(header)), -len(f.columns)),
     )
     # -- end transit indicators --

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -25,7 +25,7 @@ LevelQuery = Annotated[
 ]
 YearsQuery = Annotated[int, Query(ge=1, le=30, description="Years of history shown.")]
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "Unknown citizenship (with suggestions) or series."},
     503: {"model": Problem, "description": "No model trained for this series yet; see reason."},
 }
@@ -114,7 +114,7 @@ async def _chart(
     )
 
 
-CHART_ERRORS = {404: ERRORS[404]}
+CHART_ERRORS: dict[int | str, dict[str, Any]] = {404: ERRORS[404]}
 
 
 @router.get(

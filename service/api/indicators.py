@@ -205,7 +205,7 @@ async def indicators(
     return Response(body, media_type="application/json")
 
 
-CHART_ERRORS = {
+CHART_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
         "description": "Unknown citizenship (with suggestions), or one without indicators.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 
 from service.answers import cached_json, series_headers
@@ -20,10 +22,12 @@ from service.stats import series_stats
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
-NOT_FOUND = {404: {"model": Problem, "description": "Unknown citizenship or series."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown citizenship or series."}
+}
 
 
-def _head(ref: SeriesRef, as_of: str | None) -> dict[str, object]:
+def _head(ref: SeriesRef, as_of: str | None) -> dict[str, Any]:
     return {
         "citizenship": CitizenshipOut(code=ref.code, name=ref.name),
         "region": ref.region,

@@ -123,3 +123,28 @@ def test_monthly_detection_opens_transit_watches_when_the_setting_says_so(
     assert opened["1"]["EC:southwest:usbp/surge/2022-10"].startswith(
         "Darién crossings by nationals of Ecuador: 8,487 in 2022-10"
     )
+
+
+def test_the_ingest_flow_applies_a_transit_file_to_the_indicators(tmp_path: Path) -> None:
+    """The flow reads a file, then applies it: a transit file must reach the indicator store.
+
+    It once went to the encounter store and failed (``TransitReading`` has no
+    ``counts``); found by the type check.
+    """
+    from hashlib import sha256
+
+    from forecasting.indicators import indicator_frame
+    from forecasting.store import Store
+    from tests.conftest import DATA
+
+    path = DATA / "transit" / "mexico-irregular-migrants-by-nationality.csv"
+    raw = path.read_bytes()
+    store = Store(f"sqlite:///{tmp_path / 'flow.db'}")
+    reading = lib.read_release(str(path), raw)
+    summary = lib.apply_release(store, str(path), sha256(raw).hexdigest(), reading)
+    assert summary.new == 14_960 and not summary.already_ingested
+    china = indicator_frame(store, "CN")
+    mexico_2023 = china[china["ds"].dt.year == 2023]["y"].sum()
+    assert mexico_2023 == 14_014  # Mexico's count of Chinese nationals in 2023 (data README)
+    again = lib.apply_release(store, str(path), sha256(raw).hexdigest(), reading)
+    assert again.already_ingested and again.new == 0
