@@ -190,6 +190,15 @@ def train(
     prophet: Annotated[
         bool, typer.Option("--prophet", help="Add Prophet with the policy regressors.")
     ] = False,
+    indicators: Annotated[
+        bool | None,
+        typer.Option(
+            "--indicators/--no-indicators",
+            help="Use transit indicators where a backtest says they help "
+            "(default: BORDERCAST_TRAIN_INDICATORS, off).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Backtest, choose and fit every series; register the models and their forecasts."""
@@ -201,7 +210,12 @@ def train(
         err=True,
     )
     summary = train_all(
-        open_store(), series, workers=workers, progress=sys.stderr.isatty(), with_prophet=prophet
+        open_store(),
+        series,
+        workers=workers,
+        progress=sys.stderr.isatty(),
+        with_prophet=prophet,
+        with_indicators=indicators,
     )
     if as_json:
         emit(summary)

@@ -75,9 +75,13 @@ def _answer(
 
 
 def published_metrics(version: ModelVersion) -> dict[str, Any]:
-    """The served model's backtest figures beside the baselines', over horizons 1-6."""
+    """The served model's backtest figures beside the baselines', over horizons 1-6.
+
+    A model trained with transit indicators adds ``indicators``: per horizon,
+    whether the forecast uses them and the with/without scores that chose it.
+    """
     per_model = version.metrics.get("series", {})
-    return {
+    out = {
         "chosen": version.metrics.get("chosen"),
         "series": {m: v.get("all", {}) for m, v in per_model.items()},
         "overall": {
@@ -85,6 +89,9 @@ def published_metrics(version: ModelVersion) -> dict[str, Any]:
             for m, v in version.metrics.get("overall", {}).items()
         },
     }
+    if "indicators" in version.metrics:
+        out["indicators"] = version.metrics["indicators"]
+    return out
 
 
 def get_forecast(

@@ -11,7 +11,10 @@ encounter value like every model of :mod:`forecasting.models`:
   itself, so an uncut frame cannot leak;
 * its lead ``L`` on the encounters is measured with
   :func:`~forecasting.indicators.relation` on the months up to ``t`` only,
-  and an indicator whose level correlation is below ``min_corr`` is left out;
+  and an indicator whose level correlation is below ``min_corr`` is left out,
+  as is one whose newest public month is more than :data:`MAX_STALE` months
+  behind its lag (a source that stopped: the bundled transit files end in
+  2025-04);
 * per horizon a ridge without intercept (so no signal means the random
   walk's zero change) is fitted on the past pairs ``(features at s,
   z[s+k] - z[s])`` whose target month ``s + k <= t``. Features at ``s``:
@@ -39,13 +42,26 @@ import pandas as pd
 
 from forecasting.indicators import publication_lags, relation, source_of
 from forecasting.intervals import Calibration
-from forecasting.models import LogModel, RandomWalk
+from forecasting.models import LogModel, RandomWalk, on_grid
 
 #: The indicator sources a model may read (regular entries: Ecuador's only).
 SOURCES = ("panama-darien", "mexico-irregular", "entries-ECU")
 
 #: Fewest scored origins before the indicator model can be chosen.
 MIN_SCORED = 6
+
+#: Months an indicator may run behind its publication lag before it counts as
+#: stopped: its missing months would read as "no change" and dilute the forecast.
+MAX_STALE = 2
+
+#: The model "without" indicators as of a backtest origin: a factory, so that
+#: each past origin gets a model that knows only what was known then.
+WithoutAt = Callable[[pd.Timestamp], LogModel]
+
+
+def random_walk_at(cutoff: pd.Timestamp) -> LogModel:
+    """The default "without": the random walk, the same at every origin."""
+    return RandomWalk()
 
 
 def _indicator_name(unique_id: str) -> str:
@@ -134,13 +150,17 @@ class IndicatorModel(LogModel):
                 continue
             lead = int(rel["lead_months"])
             lag = self.lags[source_of(_indicator_name(str(uid)))]
+            if series.index.max() < origin - pd.DateOffset(months=lag + MAX_STALE):
+                continue
             li = np.log1p(series.reindex(grid).to_numpy(dtype=float))
-            self.used_[str(uid)] = {**rel, "lag_months": lag}
+            last = series.index.max().strftime("%Y-%m")
+            self.used_[str(uid)] = {**rel, "lag_months": lag, "last_month": last}
             cols.extend(indicator_columns(li, zg, lead, lag))
         return stack_columns(cols, len(months), pad)
 
     def _fit(self, history: pd.DataFrame) -> None:
         z, months = self.z_, self.ds_
+        assert z is not None
         x = self._features(z, months)
         self.x_now_ = x[-1] if len(x) else None
         self.coef_ = []
@@ -255,6 +275,8 @@ def choice_from_errors(
     ``ds <= as_of`` and ``active`` are scored; the score is the geometric
     mean of ``ae_with / ae_without`` (errors under one count as one), and
     ``with`` is kept when it is below 1 over at least ``min_scored`` origins.
+    Where ``errors`` has the random walk's ``ae_rw`` too, each candidate's own
+    score against it is given beside (``with_rel_mae``, ``without_rel_mae``).
     """
     seen = errors[(errors["ds"] <= as_of) & errors["active"].astype(bool)]
     out: dict[int, dict[str, Any]] = {}
@@ -264,13 +286,24 @@ def choice_from_errors(
         rel = float(np.exp(lr.mean())) if len(part) else None
         use = rel is not None and len(part) >= min_scored and rel < 1.0
         out[int(k)] = {"use": bool(use), "rel_with_vs_without": rel, "n": len(part)}
+        if "ae_rw" in part:
+            out[int(k)] |= {
+                f"{c}_rel_mae": _rel(part[f"ae_{c}"], part["ae_rw"]) for c in ("with", "without")
+            }
     return out
+
+
+def _rel(ae: pd.Series, ae_rw: pd.Series) -> float | None:
+    """Geometric mean of ``ae / ae_rw`` (errors under one count as one); None if empty."""
+    if ae.empty:
+        return None
+    return float(np.exp(np.log(ae.clip(lower=1.0) / ae_rw.clip(lower=1.0)).mean()))
 
 
 def choose(
     history: pd.DataFrame,
     indicators: pd.DataFrame,
-    without: Callable[[], LogModel] = RandomWalk,
+    without: WithoutAt = random_walk_at,
     h: int = 3,
     n_origins: int = 24,
     lags: Mapping[str, int] | None = None,
@@ -278,8 +311,9 @@ def choose(
 ) -> dict[int, dict[str, Any]]:
     """Backtest with vs without indicators on the last ``n_origins`` monthly origins.
 
-    Every past origin sees only its own history and the indicator months
-    public then; targets after the history's end are not scored. Returns
+    Every past origin sees only its own history, the indicator months
+    public then and ``without(origin)``; targets after the history's end are
+    not scored. Returns
     :func:`choice_from_errors` as of the history's last month.
     """
     history = history.reset_index(drop=True)
@@ -289,9 +323,11 @@ def choose(
         past = history.iloc[: t + 1]
         cutoff = pd.Timestamp(past["ds"].iloc[-1])
         ind = known_at(indicators, cutoff, lags)
-        w = Blend(without(), IndicatorModel(ind, lags=lags, **kwargs)).fit(past)
-        wo = without().fit(past)
-        pw, po = w.point_log(h), wo.point_log(h)
+        w = Blend(without(cutoff), IndicatorModel(ind, lags=lags, **kwargs)).fit(past)
+        wo = without(cutoff).fit(past)
+        # scored as served: the counts on the reporting grid, as LogModel.predict gives them
+        pw, po = served_counts(w, h), served_counts(wo, h)
+        y_origin = float(history["y"].iloc[t])
         for k in range(1, h + 1):
             if t + k > last:
                 break
@@ -301,15 +337,23 @@ def choose(
                     "cutoff": cutoff,
                     "ds": pd.Timestamp(history["ds"].iloc[t + k]),
                     "h": k,
-                    "ae_with": abs(y - np.expm1(max(pw[k - 1], 0.0))),
-                    "ae_without": abs(y - np.expm1(max(po[k - 1], 0.0))),
+                    "ae_with": abs(y - pw[k - 1]),
+                    "ae_without": abs(y - po[k - 1]),
+                    "ae_rw": abs(y - y_origin),
                     "active": w.indicator.active,
                 }
             )
-    errors = pd.DataFrame(rows, columns=["cutoff", "ds", "h", "ae_with", "ae_without", "active"])
+    columns = ["cutoff", "ds", "h", "ae_with", "ae_without", "ae_rw", "active"]
+    errors = pd.DataFrame(rows, columns=columns)
     if errors.empty:
         return {k: {"use": False, "rel_with_vs_without": None, "n": 0} for k in range(1, h + 1)}
     return choice_from_errors(errors, pd.Timestamp(history["ds"].iloc[-1]))
+
+
+def served_counts(model: LogModel, h: int) -> np.ndarray:
+    """The point forecast ``predict`` would give (on the model's reporting grid), alone."""
+    counts = np.expm1(np.maximum(model.point_log(h), 0.0))
+    return on_grid(counts, model.unit_) if model.snap else counts
 
 
 class Leading(LogModel):
@@ -325,7 +369,7 @@ class Leading(LogModel):
     def __init__(
         self,
         indicators: pd.DataFrame,
-        without: Callable[[], LogModel] = RandomWalk,
+        without: WithoutAt = random_walk_at,
         h: int = 3,
         n_origins: int = 24,
         lags: Mapping[str, int] | None = None,
@@ -343,9 +387,9 @@ class Leading(LogModel):
         choice = choose(
             history, ind, self.without, self.h, self.n_origins, self.lags, **self.kwargs
         )
-        self.with_ = Blend(self.without(), IndicatorModel(ind, lags=self.lags, **self.kwargs))
+        self.with_ = Blend(self.without(cutoff), IndicatorModel(ind, lags=self.lags, **self.kwargs))
         self.with_.fit(history)
-        self.without_ = self.without().fit(history)
+        self.without_ = self.without(cutoff).fit(history)
         self.choice_ = choice
         self.metadata = {
             "choice": {k: ("with" if c["use"] else "without") for k, c in choice.items()},
@@ -353,6 +397,16 @@ class Leading(LogModel):
             "indicators": self.with_.indicator.used_,
             "as_of": cutoff.strftime("%Y-%m"),
         }
+
+    @property
+    def chosen_name(self) -> str:
+        """What is served, as the registry's ``kind``: the model without, plus indicators."""
+        base = getattr(self.without_, "chosen_name", self.without_.name)
+        return f"{base}+indicators"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the factory may hold every origin's global model; a fitted model predicts without it
+        return {**self.__dict__, "without": None}
 
     def delta(self, h: int) -> np.ndarray:
         dw, do = self.with_.delta(h), self.without_.delta(h)

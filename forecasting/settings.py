@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         "added false episodes, bench/transit_watch.py).",
     )
 
+    train_indicators: bool = Field(
+        default=False,
+        description="Train the southwest series of citizenships with transit indicators "
+        "with them where a backtest over the last 24 months says they help (off: over "
+        "2021-2024 they did not beat the forecasts without them, bench/indicators.py).",
+    )
+
     refresh_seconds: float = Field(
         default=5.0,
         gt=0,

@@ -24,7 +24,9 @@ from joblib import Parallel, delayed
 from forecasting import models
 from forecasting.backtest import cross_validate, evaluate, summarize
 from forecasting.errors import ModelError
+from forecasting.indicators import ENCOUNTER_REGION, indicator_frame
 from forecasting.intervals import Calibration, pooled_calibration
+from forecasting.leading import Leading, citizenship_indicators
 from forecasting.policy import PolicyEvent, load_events
 from forecasting.registry import ModelRecord, Registry, frame_hash
 from forecasting.settings import get_settings
@@ -57,6 +59,10 @@ class TrainingPlan:
     summary: dict[str, dict[str, float]]
     metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     horizon: int = HORIZON
+    #: Transit indicators (``indicator_frame``) when training with them, else None.
+    indicators: pd.DataFrame | None = None
+    #: The global model as of each backtest origin and the cut-off (with indicators only).
+    origin_globals: dict[pd.Timestamp, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,13 +132,20 @@ def plan(
     n_origins: int = 8,
     n_jobs: int = 2,
     with_prophet: bool = False,
+    with_indicators: bool | None = None,
 ) -> TrainingPlan:
     """Backtest the candidates as of the data's cut-off and choose what is served.
 
     Every series in the store shapes the global model; the backtest that
     chooses the served model and calibrates its intervals runs on the series
-    being trained (all of them, unless ``series_ids`` names some).
+    being trained (all of them, unless ``series_ids`` names some). With
+    ``with_indicators`` (None: the ``train_indicators`` setting, so the CLI and
+    the monthly flow agree) the plan also carries the transit indicators and
+    the global model of every origin, which :func:`served_at` needs to
+    backtest each series with and without them.
     """
+    if with_indicators is None:
+        with_indicators = get_settings().train_indicators
     frame = contiguous(store.series_frame(as_of=as_of))
     cutoff = frame["ds"].max()
     last = frame.groupby("unique_id")["ds"].max()
@@ -161,6 +174,7 @@ def plan(
     summary = summarize(cv[cv["model"] != "snaive"])
     chosen = str(summary.index[0])
     calibration = pooled_calibration(cv, chosen, LEVELS)
+    indicators = indicator_frame(store, as_of=as_of) if with_indicators else None
     return TrainingPlan(
         frame=frame,
         cutoff=cutoff,
@@ -173,6 +187,8 @@ def plan(
         events=events,
         summary=_records(summarize(cv)),
         metrics=_series_metrics(evaluate(cv)),
+        indicators=indicators,
+        origin_globals={**globals_, cutoff: global_model} if with_indicators else {},
     )
 
 
@@ -207,11 +223,50 @@ def served(plan: TrainingPlan) -> models.LogModel:
     return models.Bordercast(plan.global_model, plan.events, calibration=plan.calibration)
 
 
+def served_at(plan: TrainingPlan, cutoff: pd.Timestamp) -> models.LogModel:
+    """The served model as a fit at ``cutoff`` would have had it: no later global model.
+
+    The with/without-indicators backtest of :class:`~forecasting.leading.Leading`
+    refits the served model at each past month; it gets the global model of the
+    latest backtest origin by then (none before the first), never one that has
+    seen the months it is scored on.
+    """
+    if plan.chosen != "bordercast":
+        return served(plan)
+    known = [c for c in plan.origin_globals if c <= cutoff]
+    global_model = plan.origin_globals[max(known)] if known else None
+    return models.Bordercast(global_model, plan.events)
+
+
+def series_indicators(plan: TrainingPlan, unique_id: str) -> pd.DataFrame | None:
+    """The transit indicators of a southwest series' citizenship, if training with them."""
+    code, region, _component = unique_id.split(":")
+    if plan.indicators is None or region != ENCOUNTER_REGION or code in ("ALL", "OTHER"):
+        return None
+    ind = citizenship_indicators(plan.indicators, code)
+    return None if ind.empty else ind
+
+
+def fitted_model(plan: TrainingPlan, unique_id: str, history: pd.DataFrame) -> models.LogModel:
+    """The served model fitted on ``history``; with indicators where the series has them.
+
+    Such a series gets :class:`~forecasting.leading.Leading`: per horizon, the
+    served model blended with the indicator model where a backtest over the
+    last 24 months says it helps, else the served model alone.
+    """
+    ind = series_indicators(plan, unique_id)
+    if ind is None:
+        return served(plan).fit(history)
+    return Leading(ind, without=lambda c: served_at(plan, c), calibration=plan.calibration).fit(
+        history
+    )
+
+
 def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
     """Fit and forecast one series; an error is returned, not raised, so the rest go on."""
     try:
         history = plan.frame[plan.frame["unique_id"] == unique_id]
-        model = served(plan).fit(history)
+        model = fitted_model(plan, unique_id, history)
         predicted = model.predict(plan.horizon, LEVELS)
     except Exception as exc:  # one series must never fail the others
         log.warning("%s: training failed: %s", unique_id, exc)
@@ -222,6 +277,8 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
         "series": plan.metrics.get(unique_id, {}),
         "overall": plan.summary,
     }
+    if isinstance(model, Leading):
+        metrics["indicators"] = indicator_metadata(model)
     record = ModelRecord(
         unique_id=unique_id,
         kind=kind,
@@ -238,6 +295,29 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
     )
     figures = {m: v.get("all", {}) for m, v in plan.metrics.get(unique_id, {}).items()}
     return SeriesResult(unique_id, ok=True, metrics=figures, record=record)
+
+
+def indicator_metadata(model: Leading) -> dict[str, Any]:
+    """The with/without choice per horizon, both scores and the indicators used, for JSON.
+
+    Scores are AvgRelMAE against the random walk over the backtest's scored
+    targets (months when an indicator entered the fit), and their ratio.
+    """
+    meta = model.metadata
+    return {
+        "as_of": meta["as_of"],
+        "choice": {f"h{k}": v for k, v in meta["choice"].items()},
+        "scores": {
+            f"h{k}": {
+                "with_rel_mae": c.get("with_rel_mae"),
+                "without_rel_mae": c.get("without_rel_mae"),
+                "with_vs_without": c["rel_with_vs_without"],
+                "n": c["n"],
+            }
+            for k, c in meta["scores"].items()
+        },
+        "indicators": meta["indicators"],
+    }
 
 
 def _long_forecast(predicted: pd.DataFrame) -> pd.DataFrame:
@@ -282,10 +362,17 @@ def train(
     workers: int = 2,
     progress: bool = False,
     with_prophet: bool = False,
+    with_indicators: bool | None = None,
 ) -> dict[str, Any]:
     """Plan, fit every series on ``workers`` processes, commit; the CLI's ``train``."""
     started = time.perf_counter()
-    the_plan = plan(store, series_ids, n_jobs=workers, with_prophet=with_prophet)
+    the_plan = plan(
+        store,
+        series_ids,
+        n_jobs=workers,
+        with_prophet=with_prophet,
+        with_indicators=with_indicators,
+    )
     planned = time.perf_counter()
     ids = the_plan.series_ids
     chunks = [ids[i :: max(workers, 1) * 4] for i in range(max(workers, 1) * 4)]
