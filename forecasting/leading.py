@@ -42,7 +42,7 @@ import pandas as pd
 
 from forecasting.indicators import publication_lags, relation, source_of
 from forecasting.intervals import Calibration
-from forecasting.models import LogModel, RandomWalk, on_grid
+from forecasting.models import LogModel, RandomWalk
 
 #: The indicator sources a model may read (regular entries: Ecuador's only).
 SOURCES = ("panama-darien", "mexico-irregular", "entries-ECU")
@@ -282,8 +282,7 @@ def choice_from_errors(
     out: dict[int, dict[str, Any]] = {}
     for k in sorted(errors["h"].unique()):
         part = seen[seen["h"] == k]
-        lr = np.log(part["ae_with"].clip(lower=1.0) / part["ae_without"].clip(lower=1.0))
-        rel = float(np.exp(lr.mean())) if len(part) else None
+        rel = _rel(part["ae_with"], part["ae_without"])
         use = rel is not None and len(part) >= min_scored and rel < 1.0
         out[int(k)] = {"use": bool(use), "rel_with_vs_without": rel, "n": len(part)}
         if "ae_rw" in part:
@@ -293,11 +292,11 @@ def choice_from_errors(
     return out
 
 
-def _rel(ae: pd.Series, ae_rw: pd.Series) -> float | None:
-    """Geometric mean of ``ae / ae_rw`` (errors under one count as one); None if empty."""
+def _rel(ae: pd.Series, ae_base: pd.Series) -> float | None:
+    """Geometric mean of ``ae / ae_base`` (errors under one count as one); None if empty."""
     if ae.empty:
         return None
-    return float(np.exp(np.log(ae.clip(lower=1.0) / ae_rw.clip(lower=1.0)).mean()))
+    return float(np.exp(np.log(ae.clip(lower=1.0) / ae_base.clip(lower=1.0)).mean()))
 
 
 def choose(
@@ -324,9 +323,9 @@ def choose(
         cutoff = pd.Timestamp(past["ds"].iloc[-1])
         ind = known_at(indicators, cutoff, lags)
         w = Blend(without(cutoff), IndicatorModel(ind, lags=lags, **kwargs)).fit(past)
-        wo = without(cutoff).fit(past)
-        # scored as served: the counts on the reporting grid, as LogModel.predict gives them
-        pw, po = served_counts(w, h), served_counts(wo, h)
+        # "without" is the blend's base, already fitted on the same history; both are
+        # scored as served (LogModel.point: the counts on the reporting grid)
+        pw, po = w.point(h), w.base.point(h)
         y_origin = float(history["y"].iloc[t])
         for k in range(1, h + 1):
             if t + k > last:
@@ -348,12 +347,6 @@ def choose(
     if errors.empty:
         return {k: {"use": False, "rel_with_vs_without": None, "n": 0} for k in range(1, h + 1)}
     return choice_from_errors(errors, pd.Timestamp(history["ds"].iloc[-1]))
-
-
-def served_counts(model: LogModel, h: int) -> np.ndarray:
-    """The point forecast ``predict`` would give (on the model's reporting grid), alone."""
-    counts = np.expm1(np.maximum(model.point_log(h), 0.0))
-    return on_grid(counts, model.unit_) if model.snap else counts
 
 
 class Leading(LogModel):
@@ -389,7 +382,7 @@ class Leading(LogModel):
         )
         self.with_ = Blend(self.without(cutoff), IndicatorModel(ind, lags=self.lags, **self.kwargs))
         self.with_.fit(history)
-        self.without_ = self.without(cutoff).fit(history)
+        self.without_ = self.with_.base  # fitted on the same history already
         self.choice_ = choice
         self.metadata = {
             "choice": {k: ("with" if c["use"] else "without") for k, c in choice.items()},

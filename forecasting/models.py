@@ -133,6 +133,10 @@ class LogModel:
         assert self.z_ is not None
         return self.z_[-1] + self.delta(h)
 
+    def point(self, h: int) -> np.ndarray:
+        """The point forecast in counts, as :meth:`predict` gives it (on the reporting grid)."""
+        return self._grid(np.maximum(self.point_log(h), 0.0))
+
     def predict(self, h: int, levels: Sequence[int] = LEVELS) -> pd.DataFrame:
         """Forecast ``h`` months after the history; counts with interval columns per level."""
         self._check_fitted()

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     train_indicators: bool = Field(
         default=False,
         description="Train the southwest series of citizenships with transit indicators "
-        "with them where a backtest over the last 24 months says they help (off: over "
+        "with them where a backtest over the last 26 months says they help (off: over "
         "2021-2024 they did not beat the forecasts without them, bench/indicators.py).",
     )
 

@@ -252,7 +252,7 @@ def fitted_model(plan: TrainingPlan, unique_id: str, history: pd.DataFrame) -> m
 
     Such a series gets :class:`~forecasting.leading.Leading`: per horizon, the
     served model blended with the indicator model where a backtest over the
-    last 24 months says it helps, else the served model alone.
+    last 26 months says it helps, else the served model alone.
     """
     ind = series_indicators(plan, unique_id)
     if ind is None:

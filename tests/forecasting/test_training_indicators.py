@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from forecasting import models
+from forecasting import models, training
 from forecasting.indicators import indicator_frame
 from forecasting.ingest import ingest
 from forecasting.leading import Leading, citizenship_indicators
@@ -88,6 +88,33 @@ def test_leading_refits_the_model_without_as_of_each_origin(store_path: Path) ->
     restored = pickle.loads(pickle.dumps(model))
     assert restored.without is None  # the factory (every origin's global model) is not kept
     pd.testing.assert_frame_equal(restored.predict(3), model.predict(3))
+
+
+def test_training_backtests_each_past_origin_with_the_model_of_that_origin(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(f"sqlite:///{store_path}")
+    frame = store.series_frame(["CN:southwest:all", "CN:northern:all"])
+    plan = _plan({pd.Timestamp("2025-11-01"): SimpleNamespace(coef_=[0.0])})
+    plan.indicators = indicator_frame(store)
+    plan.chosen = "rw"  # the model without indicators, served(plan), is then the random walk
+    asked: list[pd.Timestamp] = []
+
+    def recorded(the_plan: TrainingPlan, cutoff: pd.Timestamp) -> models.LogModel:
+        asked.append(cutoff)
+        return models.RandomWalk()
+
+    monkeypatch.setattr(training, "served_at", recorded)
+    northern = frame[frame["unique_id"] == "CN:northern:all"]
+    assert not isinstance(training.fitted_model(plan, "CN:northern:all", northern), Leading)
+    assert asked == []  # no indicators outside the southwest
+    southwest = frame[frame["unique_id"] == "CN:southwest:all"]
+    model = training.fitted_model(plan, "CN:southwest:all", southwest)
+    assert isinstance(model, Leading)
+    end = southwest["ds"].max()
+    # each of the 26 months before the last, and the last
+    assert max(asked) == end and len(set(asked)) == 27
+    assert min(asked) == end - pd.DateOffset(months=26)
 
 
 def bordercast(
