@@ -248,13 +248,27 @@ def forecast(
     horizon: Annotated[int, typer.Option(min=1, max=24, help="Months ahead.")] = 12,
     level: Annotated[int, typer.Option(help="Interval level: 80 or 95.")] = 80,
     as_of: MonthOption = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="With --as-of: if no plan of that month is kept, refit the series alone "
+            "instead of building one.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Forecast one series, from the current model or as the model would have then."""
     from forecasting.forecasts import get_forecast
 
+    if as_of is not None and not quick:
+        typer.echo(
+            f"as of {as_of}: the training plan of that month, built first if not kept "
+            "(about a minute, once)...",
+            err=True,
+        )
     found = get_forecast(
-        open_store(), citizenship, region, component, horizon, level, _month(as_of)
+        open_store(), citizenship, region, component, horizon, level, _month(as_of), not quick
     )
     if as_json:
         emit(found)
@@ -264,10 +278,34 @@ def forecast(
         f"{who['name']} ({who['code']}), {region}, {component}: as of {found['as_of']}, "
         f"model {found['model'].get('kind')} v{found['model'].get('version')}"
     )
-    if found["status"] != "ok":
+    if found["message"]:
         typer.echo(found["message"])
     if found["forecast"]:
         table(found["forecast"], ["month", "mean", "lower", "upper"])
+
+
+@app.command()
+def backfill(
+    first: Annotated[str, typer.Option("--from", help="First month (YYYY-MM).")],
+    last: Annotated[
+        str | None, typer.Option("--to", help="Last month (YYYY-MM); default --from.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes per plan.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Keep the training plan of each month, so as-of forecasts of those months are exact."""
+    from forecasting.backfill import backfill as run
+
+    start = _month(first, "--from")
+    months = pd.period_range(start, _month(last, "--to") or start, freq="M")
+    if months.empty:
+        raise typer.BadParameter(f"--to {last} is before --from {first}")
+    typer.echo(f"{len(months)} month(s): about 35 s each where no plan is kept yet", err=True)
+    done = run(open_store(), [p.to_timestamp() for p in months], n_jobs=workers)
+    if as_json:
+        emit(done)
+        return
+    table(done, ["month", "config", "status", "seconds"])
 
 
 @app.command()

@@ -1,11 +1,13 @@
 """Forecasts as users ask for them: stored, as of a past month, or under a scenario.
 
 The current forecast is read from the registry (computed at training time),
-so answering it costs a query. An as-of forecast refits the served
-combination on the counts up to that month and the policy events announced
-by then, without the global model or the interval calibration of a later
-training (they would carry the future in): exactly what the model would
-have said then. Every answer has the shape of ``bordercast forecast --json``.
+so answering it costs a query. An as-of forecast is what a training at that
+month would have served: the month's training plan (the choice, the global
+model and the calibration, from the data known then; kept by
+:mod:`forecasting.vintages`) fits the series exactly as ``train`` does.
+Where no plan is kept and none is to be built, the answer is the quick
+refit of the series alone (no global model, its own intervals), and says
+so. Every answer has the shape of ``bordercast forecast --json``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,22 @@ from typing import Any
 import pandas as pd
 
 from forecasting import indicator_scenarios, models
-from forecasting.errors import ConfigError, NoModel, UnknownSeries
+from forecasting.errors import ConfigError, ModelError, NoModel, UnknownSeries
 from forecasting.names import resolve
 from forecasting.policy import PolicyEvent, load_events, parse_event
 from forecasting.registry import ModelVersion, Registry
 from forecasting.settings import get_settings
 from forecasting.store import Store, series_id
-from forecasting.training import LEVELS, contiguous, policy_path, train
+from forecasting.training import (
+    LEVELS,
+    TrainingPlan,
+    contiguous,
+    plan_at,
+    policy_path,
+    train,
+    train_one,
+)
+from forecasting.vintages import config_of
 
 MAX_HORIZON = 24
 
@@ -74,23 +85,23 @@ def _answer(
     }
 
 
-def published_metrics(version: ModelVersion) -> dict[str, Any]:
-    """The served model's backtest figures beside the baselines', over horizons 1-6.
+def published_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The served model's backtest figures (a version's ``metrics``) beside the baselines'.
 
     A model trained with transit indicators adds ``indicators``: per horizon,
     whether the forecast uses them and the with/without scores that chose it.
     """
-    per_model = version.metrics.get("series", {})
+    per_model = metrics.get("series", {})
     out = {
-        "chosen": version.metrics.get("chosen"),
+        "chosen": metrics.get("chosen"),
         "series": {m: v.get("all", {}) for m, v in per_model.items()},
         "overall": {
             m: {k: v.get(k) for k in ("rel_mae", "worst_h", "cov-80", "cov-95")}
-            for m, v in version.metrics.get("overall", {}).items()
+            for m, v in metrics.get("overall", {}).items()
         },
     }
-    if "indicators" in version.metrics:
-        out["indicators"] = version.metrics["indicators"]
+    if "indicators" in metrics:
+        out["indicators"] = metrics["indicators"]
     return out
 
 
@@ -102,8 +113,13 @@ def get_forecast(
     horizon: int = 12,
     level: int = 80,
     as_of: str | None = None,
+    build: bool = False,
 ) -> dict[str, Any]:
     """The forecast of one series: the stored one, or what the model said ``as_of``.
+
+    An as-of forecast comes from the month's kept training plan; ``build``
+    makes and keeps it when missing (about 35 s), else the answer is the
+    quick refit of the series alone, marked ``model.exact: false``.
 
     Raises
     ------
@@ -118,7 +134,7 @@ def get_forecast(
     code = resolve(citizenship).code
     uid = series_id(code, region, component)
     if as_of is not None:
-        return _as_of(store, code, region, component, horizon, level, as_of)
+        return _as_of(store, code, region, component, horizon, level, as_of, build)
     history = store.history(code, region, component)  # UnknownSeries before NoModel
     registry = _registry(store)
     try:
@@ -147,8 +163,9 @@ def get_forecast(
         "version": version.version,
         "kind": version.kind,
         "data_cutoff": version.data_cutoff,
-        "metrics": published_metrics(version),
+        "metrics": published_metrics(version.metrics),
         "effects": {},
+        "exact": True,
     }
     return _answer(
         code,
@@ -180,14 +197,83 @@ def _as_of(
     horizon: int,
     level: int,
     as_of: str,
-    events: list[PolicyEvent] | None = None,
+    build: bool = False,
 ) -> dict[str, Any]:
+    """What the model said as of a month: from the month's plan if kept (or ``build``), else
+    the quick refit of the series alone, marked ``exact: false``."""
     uid = series_id(code, region, component)
     month = pd.Timestamp(as_of).to_period("M").to_timestamp()
+    try:
+        version: ModelVersion | None = _registry(store).current(uid)
+    except NoModel:
+        version = None
+    how = config_of(version, get_settings().train_indicators)
+    plan = plan_at(store, month, how, build=build)
+    if plan is not None and (plan.frame["unique_id"] == uid).any():
+        return _from_plan(plan, code, region, component, horizon, level)
+    answer = _refit(store, code, region, component, horizon, level, month)
+    if answer["status"] != "stopped":
+        answer["model"]["exact"] = False
+        answer["message"] = (
+            f"approximate: no training plan as of {month:%Y-%m} is kept, so this refits the "
+            "series alone (no global model, its own intervals); "
+            f"`bordercast backfill --from {month:%Y-%m}` keeps one"
+        )
+    return answer
+
+
+def _from_plan(
+    plan: TrainingPlan, code: str, region: str, component: str, horizon: int, level: int
+) -> dict[str, Any]:
+    """The series fitted from a month's plan exactly as a training then would have."""
+    uid = series_id(code, region, component)
+    last = plan.frame.loc[plan.frame["unique_id"] == uid, "ds"].max()
+    if uid in plan.stopped:
+        none: dict[str, Any] = {"version": None, "kind": "none", "data_cutoff": None, "metrics": {}}
+        return _answer(
+            code,
+            region,
+            component,
+            last,
+            none,
+            level,
+            None,
+            status="stopped",
+            message=f"not forecast: {uid} stopped being reported after {last:%Y-%m}",
+        )
+    result = train_one(plan, uid)
+    if not result.ok or result.record is None:
+        raise ModelError(f"{uid} as of {plan.cutoff:%Y-%m}: {result.error}")
+    model = result.record.artifact
+    predicted = model.predict(horizon, LEVELS)
+    forecast = predicted.rename(columns={f"lo-{level}": "lower", f"hi-{level}": "upper"})
+    chosen = getattr(model, "chosen_", None)
+    info = {
+        "version": None,
+        "kind": result.record.kind,
+        "data_cutoff": f"{plan.cutoff:%Y-%m}",
+        "metrics": published_metrics(result.record.metrics),
+        "effects": model.effects() if hasattr(model, "effects") else {},
+        "exact": True,
+    }
+    status = "sparse" if isinstance(chosen, models.SparseMedian) else "ok"
+    return _answer(code, region, component, last, info, level, forecast, status=status)
+
+
+def _refit(
+    store: Store,
+    code: str,
+    region: str,
+    component: str,
+    horizon: int,
+    level: int,
+    month: pd.Timestamp,
+) -> dict[str, Any]:
+    uid = series_id(code, region, component)
     frame = contiguous(store.series_frame(region=region, component=component, as_of=month))
     if not (frame["unique_id"] == uid).any():
         raise UnknownSeries(uid, f"no data for series {uid} up to {month:%Y-%m}")
-    result = models.forecast_series(frame, uid, horizon, month, events=events, levels=(level,))
+    result = models.forecast_series(frame, uid, horizon, month, levels=(level,))
     forecast = None
     if result.forecast is not None:
         forecast = result.forecast.rename(columns={f"lo-{level}": "lower", f"hi-{level}": "upper"})[

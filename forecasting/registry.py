@@ -78,6 +78,26 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(values.tobytes()).hexdigest()
 
 
+def write_artifact(artifact: Any, folder: Path) -> tuple[Path, str]:
+    """Dump to a temporary file renamed into place, so no reader sees half an artifact."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(handle)
+    joblib.dump(artifact, tmp, compress=3)
+    final = folder / f"{stamp}.joblib"
+    os.replace(tmp, final)
+    return final, file_sha256(final)
+
+
+def load_verified(path: Path, sha256: str) -> Any:
+    """Unpickle an artifact only if its bytes are the ones registered."""
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise ArtifactTampered(str(path), sha256, actual)
+    return joblib.load(path)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -103,15 +123,7 @@ class Registry:
         return ids
 
     def _write_artifact(self, record: ModelRecord) -> tuple[Path, str]:
-        folder = self.model_dir / record.unique_id.replace(":", "__")
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-        handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(handle)
-        joblib.dump(record.artifact, tmp, compress=3)
-        final = folder / f"{stamp}.joblib"
-        os.replace(tmp, final)
-        return final, file_sha256(final)
+        return write_artifact(record.artifact, self.model_dir / record.unique_id.replace(":", "__"))
 
     def _register(self, conn, record: ModelRecord, path: Path, digest: str) -> int:  # type: ignore[no-untyped-def]
         mv = model_versions.c
@@ -198,12 +210,7 @@ class Registry:
         return frame
 
     def load(self, version: ModelVersion) -> Any:
-        """Unpickle an artifact only if its bytes are the ones registered."""
-        path = Path(version.artifact_path)
-        actual = file_sha256(path)
-        if actual != version.artifact_sha256:
-            raise ArtifactTampered(str(path), version.artifact_sha256, actual)
-        return joblib.load(path)
+        return load_verified(Path(version.artifact_path), version.artifact_sha256)
 
 
 def _version(row: Any) -> ModelVersion:

@@ -115,6 +115,23 @@ model_versions = Table(
     Column("current", Boolean, nullable=False),
 )
 
+#: Training plans as of past months (:mod:`forecasting.vintages`): what an
+#: as-of forecast needs to be the served model's own. Found by month,
+#: configuration, data hash and library versions; the artifact is checked like
+#: a model's.
+vintages = Table(
+    "vintages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("month", Date, nullable=False, index=True),
+    Column("config", String(32), nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("library_versions", Text, nullable=False),
+    Column("artifact_path", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 #: The forecast each model version made when it was trained, for every level
 #: served; the API reads these instead of predicting per request.
 forecasts = Table(

@@ -34,7 +34,15 @@ from forecasting.errors import UnknownSeries
 from forecasting.names import display_name
 from forecasting.readers import Reading
 from forecasting.readers.base import KEY
-from forecasting.schema import alerts, batches, details, model_versions, observations, revisions
+from forecasting.schema import (
+    alerts,
+    batches,
+    details,
+    model_versions,
+    observations,
+    revisions,
+    vintages,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -202,14 +210,15 @@ class Store:
     def generation(self) -> tuple[object, ...]:
         """A token that changes whenever what readers see may have changed.
 
-        Every write that readers see adds a batch, a model version or an alert
-        transition, so the newest of each is enough, and three indexed maxima
+        Every write that readers see adds a batch, a model version, a kept plan
+        or an alert transition, so the newest of each is enough, and indexed maxima
         cost a fraction of a millisecond: the service polls this instead of
         re-reading the store on a timer.
         """
         query = select(
             select(func.max(batches.c.id)).scalar_subquery(),
             select(func.max(model_versions.c.id)).scalar_subquery(),
+            select(func.max(vintages.c.id)).scalar_subquery(),
             select(func.max(alerts.c.updated_at)).scalar_subquery(),
             select(func.count()).select_from(alerts).scalar_subquery(),
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from forecasting.policy import PolicyEvent, load_events
 from forecasting.registry import ModelRecord, Registry, frame_hash
 from forecasting.settings import get_settings
 from forecasting.store import Store
+from forecasting.vintages import Config, Vintages, month_of
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,7 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
             "chosen": plan.chosen,
             "horizon": plan.horizon,
             "events": [e.id for e in plan.events or []],
+            "indicators": plan.indicators is not None,
         },
         metrics=metrics,
     )
@@ -341,6 +343,8 @@ def commit(store: Store, plan: TrainingPlan, results: list[SeriesResult]) -> dic
     registry = Registry(store, get_settings().model_dir)
     records = [r.record for r in results if r.ok and r.record is not None]
     registry.save(records)
+    if _covers_every_series(plan):
+        _keep_vintage(store, plan)
     failed = {r.unique_id: r.error for r in results if not r.ok}
     return {
         "cutoff": f"{plan.cutoff:%Y-%m}",
@@ -350,6 +354,50 @@ def commit(store: Store, plan: TrainingPlan, results: list[SeriesResult]) -> dic
         "stopped": plan.stopped,
         "summary": plan.summary,
     }
+
+
+def config(plan: TrainingPlan) -> Config:
+    return Config(prophet=bool(plan.events), indicators=plan.indicators is not None)
+
+
+def _covers_every_series(plan: TrainingPlan) -> bool:
+    """A plan of some series only chose and calibrated on those: not the month's plan."""
+    live = plan.frame["unique_id"].nunique() - len(plan.stopped)
+    return len(plan.series_ids) == live
+
+
+def _keep_vintage(store: Store, plan: TrainingPlan) -> None:
+    """Keep the plan for as-of forecasts of its month; the models are published either way."""
+    try:
+        Vintages(store, get_settings().model_dir).save(plan, config(plan))
+    except OSError as exc:
+        log.warning("plan of %s not kept for as-of forecasts: %s", f"{plan.cutoff:%Y-%m}", exc)
+
+
+def plan_at(
+    store: Store, month: str | pd.Timestamp, how: Config, build: bool = False, n_jobs: int = 2
+) -> TrainingPlan | None:
+    """The plan as of ``month``, as a training then would have made it; None if not kept.
+
+    With ``build`` a missing plan is made and kept (about 35 s on the bundled
+    store). The returned plan carries the data frame as of the month.
+    """
+    as_of = f"{month_of(month):%Y-%m}"
+    frame = contiguous(store.series_frame(as_of=as_of))
+    if frame.empty:
+        return None
+    vintages = Vintages(store, get_settings().model_dir)
+    found = vintages.find(month_of(month), how, frame_hash(frame))
+    if found is None and build:
+        found = plan(
+            store,
+            as_of=as_of,
+            with_prophet=how.prophet,
+            with_indicators=how.indicators,
+            n_jobs=n_jobs,
+        )
+        vintages.save(found, how, month_of(month))
+    return None if found is None else replace(found, frame=frame)
 
 
 def _train_chunk(plan: TrainingPlan, ids: list[str]) -> list[SeriesResult]:

@@ -141,6 +141,11 @@ class ModelInfo(BaseModel):
     effects: dict[str, float] = Field(
         default_factory=dict, description="Policy effects of the Prophet member (relative change)."
     )
+    exact: bool = Field(
+        default=True,
+        description="False for an as-of answer refitted on the series alone, when no training "
+        "plan of that month is kept (`bordercast backfill` keeps them).",
+    )
 
 
 class ForecastOut(BaseModel):

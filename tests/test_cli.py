@@ -119,3 +119,29 @@ def test_detect_opens_transit_watches_only_when_asked(tmp_path: Path) -> None:
     assert any(r and r.startswith(reason) for r in reasons("--transit-watch"))
     assert any(r and r.startswith(reason) for r in reasons(env={"BORDERCAST_TRANSIT_WATCH": "1"}))
     assert not any(reasons("--no-transit-watch", env={"BORDERCAST_TRANSIT_WATCH": "1"}))
+
+
+@pytest.mark.slow
+def test_backfill_keeps_each_months_plan_and_as_of_forecasts_use_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BORDERCAST_MODEL_DIR", str(tmp_path / "models"))  # run() passes it on
+    assert run(tmp_path, "ingest", str(CBP_SW)).returncode == 0
+    ask = ["forecast", "MX", "--component", "usbp", "--horizon", "2", "--json"]
+    quick = json.loads(run(tmp_path, *ask, "--as-of", "2025-01", "--quick").stdout)
+    assert quick["model"]["exact"] is False
+    done = run(tmp_path, "backfill", "--from", "2024-12", "--to", "2025-01", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [(d["month"], d["status"]) for d in json.loads(done.stdout)] == [
+        ("2024-12", "built"),
+        ("2025-01", "built"),
+    ]
+    again = json.loads(run(tmp_path, "backfill", "--from", "2025-01", "--json").stdout)
+    assert [(d["month"], d["status"]) for d in again] == [("2025-01", "kept")]
+    exact = json.loads(run(tmp_path, *ask, "--as-of", "2025-01", "--quick").stdout)
+    assert exact["model"]["exact"] is True
+    assert exact["model"]["data_cutoff"] == "2025-01"
+    assert [r["month"] for r in exact["forecast"]] == ["2025-02", "2025-03"]
+    backwards = run(tmp_path, "backfill", "--from", "2025-01", "--to", "2024-12")
+    assert backwards.returncode == 2
+    assert "--to 2024-12 is before --from 2025-01" in backwards.stderr

@@ -70,6 +70,57 @@ def test_a_tampered_artifact_is_refused(trained) -> None:  # type: ignore[no-unt
     assert len(get_forecast(store, "HN", "southwest", "ofo", horizon=18)["forecast"]) == 18
 
 
+def test_as_of_the_cutoff_is_the_stored_forecast(trained) -> None:  # type: ignore[no-untyped-def]
+    """Training keeps its plan: an as-of forecast of its month is the served one, metrics too."""
+    store, summary = trained
+    served = get_forecast(store, "GT", "southwest", "all", horizon=12, level=95)
+    then = get_forecast(
+        store, "GT", "southwest", "all", horizon=12, level=95, as_of=summary["cutoff"]
+    )
+    assert then["model"]["exact"] is True
+    assert then["forecast"] == served["forecast"]
+    assert (then["model"]["kind"], then["model"]["metrics"]) == (
+        served["model"]["kind"],
+        served["model"]["metrics"],
+    )
+
+
+def test_a_kept_plan_is_refused_when_its_file_changed(trained) -> None:  # type: ignore[no-untyped-def]
+    store, summary = trained
+    kept = sorted((Settings().model_dir / "vintages").glob(f"{summary['cutoff']}-default/*.joblib"))
+    original = kept[-1].read_bytes()
+    try:
+        kept[-1].write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        with pytest.raises(ArtifactTampered, match="does not match"):
+            get_forecast(store, "GT", "southwest", "all", as_of=summary["cutoff"])
+    finally:
+        kept[-1].write_bytes(original)
+
+
+def test_an_as_of_plan_is_built_once_and_not_used_once_its_months_are_revised(
+    settings_env, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    store = Store(settings_env.database_url)
+    ingest(store, str(CBP_SW))
+    ask = {"horizon": 3, "as_of": "2025-02"}
+    quick = get_forecast(store, "MX", "southwest", "usbp", **ask)
+    assert quick["model"]["exact"] is False
+    assert "`bordercast backfill --from 2025-02`" in quick["message"]
+    built = get_forecast(store, "MX", "southwest", "usbp", build=True, **ask)
+    assert built["model"]["exact"] is True
+    assert built["model"]["data_cutoff"] == "2025-02"
+    assert {"rw", "snaive"} <= set(built["model"]["metrics"]["series"])
+    assert [r["month"] for r in built["forecast"]] == ["2025-03", "2025-04", "2025-05"]
+    assert get_forecast(store, "MX", "southwest", "usbp", **ask) == built
+    later = [sw_row("2025 (FYTD)", "SEP", "U.S. Border Patrol", "Mexico", 90000)]
+    ingest(store, str(write_csv(tmp_path / "later.csv", SW_HEADER, later)))
+    assert get_forecast(store, "MX", "southwest", "usbp", **ask) == built
+    # a newer release (through September) that revises January
+    revised = [*later, sw_row("2025 (FYTD)", "JAN", "U.S. Border Patrol", "Mexico", 5)]
+    ingest(store, str(write_csv(tmp_path / "revised.csv", SW_HEADER, revised)))
+    assert get_forecast(store, "MX", "southwest", "usbp", **ask)["model"]["exact"] is False
+
+
 def test_as_of_forecast_ignores_later_data(trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store, _ = trained
     before = get_forecast(store, "MX", "southwest", "usbp", horizon=3, as_of="2025-06")

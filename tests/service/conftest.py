@@ -101,6 +101,7 @@ def carry_forward(
             "data_cutoff": last.strftime("%Y-%m"),
             "metrics": {"MASE": 1.0},
             "effects": {},
+            "exact": True,
         },
         "level": level,
         "forecast": [

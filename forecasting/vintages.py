@@ -1,0 +1,154 @@
+"""Training plans as of past months, kept so an as-of forecast is the served model's own.
+
+What a trained series forecasts depends on more than its own history: the
+candidate chosen by a backtest over every series, the global model fitted on
+every series, the intervals calibrated on every series' past errors. An
+as-of forecast that refits only the series itself is not what the model
+would have said then. The whole plan (:func:`forecasting.training.plan`) as
+of a month is therefore built once (about 35 s on the bundled store), saved
+as a joblib artifact whose sha256 is kept in the ``vintages`` table, and
+reused by every as-of forecast of that month.
+
+A plan is found by its month, its configuration (Prophet, indicators), the
+hash of the data it was built on and the library versions: a month revised
+by a later release, or a new release of a library, needs a new plan and
+never gets a stale one. Plans are saved without their data frame, which the
+store holds anyway and which the hash ties them to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import insert, select
+
+from forecasting.registry import ModelVersion, library_versions, load_verified, write_artifact
+from forecasting.schema import model_versions, vintages
+from forecasting.store import Store
+
+if TYPE_CHECKING:
+    from forecasting.training import TrainingPlan
+
+
+@dataclass(frozen=True)
+class Config:
+    """How the served models were trained: an as-of plan must be trained the same way."""
+
+    prophet: bool = False
+    indicators: bool = False
+
+    @property
+    def name(self) -> str:
+        parts = [p for p, on in (("prophet", self.prophet), ("indicators", self.indicators)) if on]
+        return "+".join(parts) or "default"
+
+
+def config_of(version: ModelVersion | None, indicators_setting: bool) -> Config:
+    """The configuration a series' current version was trained with.
+
+    Before a series' first training (or for a version registered before the
+    configuration was recorded) the ``train_indicators`` setting decides.
+    """
+    if version is None:
+        return Config(indicators=indicators_setting)
+    return Config(
+        prophet=bool(version.params.get("events")),
+        indicators=bool(version.params.get("indicators", indicators_setting)),
+    )
+
+
+def served_config(store: Store, indicators_setting: bool) -> Config:
+    """The configuration of the newest training: what a backfill keeps plans for."""
+    query = select(model_versions.c.params).order_by(model_versions.c.id.desc()).limit(1)
+    with store.engine.connect() as conn:
+        params = conn.execute(query).scalar()
+    if params is None:
+        return Config(indicators=indicators_setting)
+    found = json.loads(params)
+    return Config(
+        prophet=bool(found.get("events")),
+        indicators=bool(found.get("indicators", indicators_setting)),
+    )
+
+
+def month_of(value: str | pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(value).to_period("M").to_timestamp()
+
+
+class Vintages:
+    """The saved plans of a store, under ``model_dir/vintages``."""
+
+    def __init__(self, store: Store, model_dir: Path) -> None:
+        self.store = store
+        self.folder = Path(model_dir) / "vintages"
+
+    def find(self, month: pd.Timestamp, config: Config, data_hash: str) -> TrainingPlan | None:
+        """The newest plan of ``month`` built on exactly this data, or None.
+
+        Raises :class:`~forecasting.errors.ArtifactTampered` if its file changed.
+        """
+        v = vintages.c
+        query = (
+            select(v.artifact_path, v.artifact_sha256)
+            .where(
+                v.month == month_of(month).date(),
+                v.config == config.name,
+                v.data_hash == data_hash,
+                v.library_versions == json.dumps(library_versions()),
+            )
+            .order_by(v.id.desc())
+            .limit(1)
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        plan: TrainingPlan = load_verified(Path(row.artifact_path), row.artifact_sha256)
+        return plan
+
+    def save(self, plan: TrainingPlan, config: Config, month: pd.Timestamp | None = None) -> Path:
+        """Keep ``plan`` (without its frame) as the plan of ``month`` (default its cut-off).
+
+        The artifact is in place before its row is inserted, so a reader never
+        finds a row without its file.
+        """
+        month = month_of(plan.cutoff if month is None else month)
+        light = dataclasses.replace(plan, frame=plan.frame.iloc[:0])
+        path, digest = write_artifact(light, self.folder / f"{month:%Y-%m}-{config.name}")
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                insert(vintages).values(
+                    month=month.date(),
+                    config=config.name,
+                    data_hash=plan.data_hash,
+                    library_versions=json.dumps(library_versions()),
+                    artifact_path=str(path),
+                    artifact_sha256=digest,
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+            )
+        return path
+
+    def months(self) -> list[dict[str, Any]]:
+        """Every saved plan, newest month first: what ``bordercast vintages`` lists."""
+        v = vintages.c
+        query = select(v.month, v.config, v.data_hash, v.created_at).order_by(
+            v.month.desc(), v.id.desc()
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            {
+                "month": f"{pd.Timestamp(r['month']):%Y-%m}",
+                "config": r["config"],
+                "data_hash": r["data_hash"][:12],
+                "created_at": str(r["created_at"]),
+            }
+            for r in rows
+        ]
