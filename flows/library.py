@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 
 from forecasting import alerts, readers, training
 from forecasting import ingest as _ingest
@@ -167,6 +168,13 @@ def commit(store: Store, training_plan: Any, results: list[Any]) -> dict[str, An
     """Save models and forecasts atomically; stand-in failures are not the library's."""
     genuine = [r for r in results if not isinstance(r, SeriesFailure)]
     return dict(training.commit(store, training_plan, genuine))
+
+
+def keep_plan(store: Store, month: str) -> dict[str, Any]:
+    """Keep one month's training plan (built unless kept): exact as-of forecasts of it."""
+    from forecasting.backfill import backfill
+
+    return backfill(store, [pd.Timestamp(month)])[0]
 
 
 # -- surges and alerts ---------------------------------------------------------------

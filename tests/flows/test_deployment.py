@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from bordercast.cli import app
 from flows import deployment
 from flows import library as lib
-from flows.pipeline import monthly_pipeline
+from flows.pipeline import backfill, monthly_pipeline
 from forecasting.errors import ConfigError
 
 
@@ -68,3 +68,10 @@ def test_registered_deployment_carries_its_schedule(prefect_api: str) -> None:
     assert schedule["schedule"]["timezone"] == "UTC"
     by_name = api("/deployments/name/monthly-pipeline/monthly")
     assert by_name["id"] == str(deployment_id)
+
+
+def test_the_backfill_is_deployed_unscheduled_beside_the_pipeline() -> None:
+    d = deployment.build_backfill_deployment()
+    assert d.name == "backfill" and not d.schedules and "bordercast" in d.tags
+    module, _, name = d.entrypoint.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is backfill

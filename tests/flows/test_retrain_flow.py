@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows import library as lib
-from flows.pipeline import BACKTESTS_KEY, ingest, retrain
+from flows.pipeline import BACKFILL_KEY, BACKTESTS_KEY, backfill, ingest, retrain
 from tests.conftest import CBP_SW
 from tests.flows.conftest import artifacts, task_runs
 
@@ -37,3 +37,27 @@ def test_every_series_is_trained_in_batches_and_a_failure_is_listed(flow_env, mo
     (table,) = artifacts(flow_run_id, BACKTESTS_KEY)
     assert broken in table["data"] and "injected failure" in table["data"]
     assert "rw rel_mae" in table["data"]  # the baseline beside every model
+
+
+def test_backfill_keeps_one_plan_per_month_and_reruns_find_them(flow_env):  # type: ignore[no-untyped-def]
+    from forecasting.forecasts import get_forecast
+
+    assert ingest(sources=[str(CBP_SW)], return_state=True).is_completed()
+    state = backfill(first="2025-01", last="2025-02", return_state=True)
+    assert state.is_completed(), state.message
+    assert [(d["month"], d["status"]) for d in state.result()] == [
+        ("2025-01", "built"),
+        ("2025-02", "built"),
+    ]
+    flow_run_id = state.state_details.flow_run_id
+    names = sorted(t["name"] for t in task_runs(flow_run_id))
+    assert names == ["keep plan 2025-01", "keep plan 2025-02"]
+    (table,) = artifacts(flow_run_id, BACKFILL_KEY)
+    assert "2025-02" in table["data"] and "built" in table["data"]
+    store = lib.open_store(flow_env.database_url)
+    then = get_forecast(store, "MX", "southwest", "usbp", horizon=2, as_of="2025-02")
+    assert then["model"]["exact"] is True
+    again = backfill(first="2025-02", return_state=True).result()
+    assert [(d["month"], d["status"]) for d in again] == [("2025-02", "kept")]
+    refused = backfill(first="2025-03", last="2025-01", return_state=True)
+    assert refused.is_failed() and "before first month 2025-03" in refused.message
