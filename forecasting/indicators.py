@@ -213,7 +213,7 @@ def _values(
     if as_of is not None and len(frame):
         lag = frame["indicator"].map(lambda i: lags[source_of(i)])
         span = 11 if period == YEAR else 0
-        known = frame["month"].dt.to_period("M") + (lag + span).to_numpy()
+        known = frame["month"].dt.to_period("M") + (lag + span).to_numpy(dtype=np.int64)
         frame = frame[(known <= as_of.to_period("M")).to_numpy()]
     return frame.sort_values(["indicator", "citizenship", "month"]).reset_index(drop=True)
 

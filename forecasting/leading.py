@@ -83,7 +83,7 @@ def known_at(
     """Indicator rows public at ``origin``: month ``M`` once ``M + lag <= origin``."""
     all_lags = {**publication_lags(), **(lags or {})}
     lag = frame["unique_id"].map(lambda u: all_lags[source_of(_indicator_name(u))])
-    known = frame["ds"].dt.to_period("M") + lag.to_numpy()
+    known = frame["ds"].dt.to_period("M") + lag.to_numpy(dtype=np.int64)
     return frame[(known <= pd.Timestamp(origin).to_period("M")).to_numpy()]
 
 
