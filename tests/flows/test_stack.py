@@ -146,8 +146,9 @@ def test_the_stack_runs_the_deployment(processes: Processes, monkeypatch) -> Non
     deployment = httpx.get(deployment_url).json()
     assert deployment["schedules"][0]["schedule"]["cron"] == "0 6 20 * *"
     assert deployment["parameters"] == {"sources": [str(CBP_SW)]}
-    backfill = httpx.get(f"{prefect}/api/deployments/name/backfill/backfill")
-    assert backfill.status_code == 200 and backfill.json()["schedules"] == []
+    backfill_url = f"{prefect}/api/deployments/name/backfill/backfill"
+    wait_until(lambda: _ok(backfill_url), 60, "the backfill deployment", up)  # registered second
+    assert httpx.get(backfill_url).json()["schedules"] == []
     served = subprocess.run([str(BIN / "bordercast"), "serve", "--help"], capture_output=True)
     if served.returncode == 0:
         wait_until(lambda: _ok(f"http://127.0.0.1:{ports['api']}/health"), 90, "the API", up)
