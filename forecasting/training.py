@@ -15,6 +15,7 @@ import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -428,7 +429,9 @@ def train(
     if workers <= 1:
         results = _train_chunk(the_plan, ids)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawned, not forked: a process that has run LightGBM (an exact as-of answer in
+        # the API, say) holds an OpenMP pool that a forked child deadlocks on
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_train_chunk, the_plan, c) for c in chunks if c]
             bar = _progress(len(futures), progress)
             for future in futures:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +164,29 @@ def test_no_model_before_training(tmp_path: Path) -> None:
     ingest(store, str(CBP_SW))
     with pytest.raises(NoModel, match="MX:southwest:usbp"):
         get_forecast(store, "MX", "southwest", "usbp")
+
+
+def test_training_runs_in_a_process_that_has_loaded_a_plan(tmp_path: Path) -> None:
+    """A kept plan holds LightGBM trees; loading one starts OpenMP, and a child forked from
+    that process hung unpickling the next plan (seen in CI). Run in a child with a timeout,
+    so a regression fails here instead of hanging the suite."""
+    script = f"""
+from forecasting.forecasts import get_forecast
+from forecasting.ingest import ingest
+from forecasting.store import Store
+from forecasting.training import train
+store = Store("sqlite:///{tmp_path / "fork.db"}")
+ingest(store, "{CBP_SW}")
+cutoff = train(store, workers=2)["cutoff"]
+assert get_forecast(store, "MX", "southwest", "usbp", as_of=cutoff)["model"]["exact"]
+print("retrained", train(store, workers=2)["trained"])
+"""
+    env = {**os.environ, "BORDERCAST_MODEL_DIR": str(tmp_path / "models")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("training after loading a plan did not finish in 300 s (fork deadlock)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "retrained" in done.stdout
