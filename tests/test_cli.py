@@ -145,3 +145,18 @@ def test_backfill_keeps_each_months_plan_and_as_of_forecasts_use_it(
     backwards = run(tmp_path, "backfill", "--from", "2025-01", "--to", "2024-12")
     assert backwards.returncode == 2
     assert "--to 2024-12 is before --from 2025-01" in backwards.stderr
+
+
+@pytest.mark.slow
+def test_train_with_worker_processes_from_python_dash_m(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training's workers are spawned processes; they must start from ``python -m`` too."""
+    monkeypatch.setenv("BORDERCAST_MODEL_DIR", str(tmp_path / "models"))
+    assert run(tmp_path, "ingest", str(CBP_SW)).returncode == 0
+    done = run(tmp_path, "train", "--workers", "2", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    listed = json.loads(run(tmp_path, "series", "--json").stdout)
+    assert summary["failed"] == {}
+    assert summary["trained"] == sum(s["reporting"] for s in listed) > 0
