@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--models", default="/tmp/bordercast-as-of/models")
     args = parser.parse_args()
     os.environ["BORDERCAST_MODEL_DIR"] = args.models
-    from forecasting.forecasts import get_forecast
+    from forecasting.forecasts import _refit, get_forecast
     from forecasting.training import plan_at
     from forecasting.vintages import Config
 
@@ -60,11 +60,7 @@ def main() -> None:
             assert answer["model"]["exact"], answer["message"]
             exact.append(seconds)
         for code in SERIES:
-            quick.append(
-                timed(
-                    lambda: models_refit(store, code, month)  # noqa: B023
-                )[1]
-            )
+            quick.append(timed(lambda: _refit(store, code, "southwest", "usbp", 3, 80, month))[1])  # noqa: B023
         row = {
             "month": month,
             "build_plan_s": build,
@@ -77,15 +73,6 @@ def main() -> None:
         out.append(row)
     result = {"series": list(SERIES), "months": out, "load_average_1m": os.getloadavg()[0]}
     (ROOT / "bench" / "results" / "as_of.json").write_text(json.dumps(result, indent=2) + "\n")
-
-
-def models_refit(store, code: str, month: str):  # type: ignore[no-untyped-def]
-    """The quick refit the API falls back on (``forecasts._refit``)."""
-    from forecasting.forecasts import _refit
-
-    import pandas as pd
-
-    return _refit(store, code, "southwest", "usbp", 3, 80, pd.Timestamp(month))
 
 
 if __name__ == "__main__":

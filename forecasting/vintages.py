@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ from forecasting.store import Store
 
 if TYPE_CHECKING:
     from forecasting.training import TrainingPlan
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,13 @@ class Vintages:
             row = conn.execute(query).first()
         if row is None:
             return None
-        plan: TrainingPlan = load_verified(Path(row.artifact_path), row.artifact_sha256)
+        path = Path(row.artifact_path)
+        if not path.exists():  # a cleared or moved model_dir: build again, do not fail
+            log.warning(
+                "kept plan of %s is gone (%s); it will be built again", f"{month:%Y-%m}", path
+            )
+            return None
+        plan: TrainingPlan = load_verified(path, row.artifact_sha256)
         return plan
 
     def save(self, plan: TrainingPlan, config: Config, month: pd.Timestamp | None = None) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,9 @@ def test_an_as_of_plan_is_built_once_and_not_used_once_its_months_are_revised(
     assert {"rw", "snaive"} <= set(built["model"]["metrics"]["series"])
     assert [r["month"] for r in built["forecast"]] == ["2025-03", "2025-04", "2025-05"]
     assert get_forecast(store, "MX", "southwest", "usbp", **ask) == built
+    shutil.rmtree(settings_env.model_dir / "vintages")  # a cleared model dir: a miss, not a crash
+    assert get_forecast(store, "MX", "southwest", "usbp", **ask)["model"]["exact"] is False
+    assert get_forecast(store, "MX", "southwest", "usbp", build=True, **ask) == built
     later = [sw_row("2025 (FYTD)", "SEP", "U.S. Border Patrol", "Mexico", 90000)]
     ingest(store, str(write_csv(tmp_path / "later.csv", SW_HEADER, later)))
     assert get_forecast(store, "MX", "southwest", "usbp", **ask) == built
