@@ -110,7 +110,9 @@ def test_an_as_of_plan_is_built_once_and_not_used_once_its_months_are_revised(
     quick = get_forecast(store, "MX", "southwest", "usbp", **ask)
     assert quick["model"]["exact"] is False
     assert "`bordercast backfill --from 2025-02`" in quick["message"]
+    before = store.generation()
     built = get_forecast(store, "MX", "southwest", "usbp", build=True, **ask)
+    assert store.generation() != before  # the service's caches let go of the quick answer
     assert built["model"]["exact"] is True
     assert built["model"]["data_cutoff"] == "2025-02"
     assert {"rw", "snaive"} <= set(built["model"]["metrics"]["series"])
