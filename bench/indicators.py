@@ -95,7 +95,8 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
         for k in range(1, HORIZON + 1):
             if t + k >= len(y):
                 break
-            blend = (1 - WEIGHT) * dw[k - 1] + WEIGHT * di[k - 1]
+            # as Blend serves it: the indicator model only where an indicator leads
+            blend = (1 - WEIGHT) * dw[k - 1] + WEIGHT * di[k - 1] if indicator.leads else dw[k - 1]
             rows.append(
                 {
                     "unique_id": uid,
@@ -107,7 +108,7 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
                     "without": served(y[t], dw[k - 1], without.unit_),
                     "indicator": served(y[t], di[k - 1], without.unit_),
                     "blend": served(y[t], blend, without.unit_),
-                    "active": indicator.active,
+                    "active": indicator.leads,
                     "used": ",".join(f"{i}@{r['lead_months']}" for i, r in indicator.used_.items()),
                 }
             )

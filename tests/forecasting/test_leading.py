@@ -150,6 +150,27 @@ def test_choice_scores_only_targets_observed_by_the_origin() -> None:
     assert late[1]["n"] == 10 and late[1]["rel_with_vs_without"] > 0.5
 
 
+def test_with_is_dropped_only_where_enough_scored_targets_say_it_lost() -> None:
+    months = pd.date_range("2023-01-01", periods=8, freq="MS")
+
+    def errors(ae_with: float, n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "cutoff": months[:n],
+                "ds": months[:n] + pd.DateOffset(months=1),
+                "h": 1,
+                "ae_with": ae_with,
+                "ae_without": 20.0,
+                "active": True,
+            }
+        )
+
+    as_of = pd.Timestamp("2024-01-01")
+    assert not choice_from_errors(errors(30.0, 6), as_of)[1]["use"]  # lost on 6 targets
+    assert choice_from_errors(errors(30.0, 5), as_of)[1]["use"]  # too few to say it lost
+    assert choice_from_errors(errors(10.0, 8), as_of)[1]["use"]
+
+
 def test_leading_keeps_the_choice_and_both_scores(
     china: pd.DataFrame, china_indicators: pd.DataFrame
 ) -> None:
