@@ -24,6 +24,7 @@ import pandas as pd
 
 from forecasting import alerts, readers, training
 from forecasting import ingest as _ingest
+from forecasting.backfill import backfill
 from forecasting.errors import BordercastError, ConfigError, DeliveryError
 from forecasting.notify import deliver_pending as _deliver_pending
 from forecasting.readers import Reading, TransitReading
@@ -172,8 +173,6 @@ def commit(store: Store, training_plan: Any, results: list[Any]) -> dict[str, An
 
 def keep_plan(store: Store, month: str) -> dict[str, Any]:
     """Keep one month's training plan (built unless kept): exact as-of forecasts of it."""
-    from forecasting.backfill import backfill
-
     return backfill(store, [pd.Timestamp(month)])[0]
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecasting.settings import get_settings
 from forecasting.store import Store
-from forecasting.training import plan_at
+from forecasting.training import month_plan
 from forecasting.vintages import Config, served_config
 
 
@@ -28,9 +28,7 @@ def backfill(
     done = []
     for month in months:
         started = time.perf_counter()
-        status = "kept"
-        if plan_at(store, month, how) is None:
-            status = "built" if plan_at(store, month, how, build=True, n_jobs=n_jobs) else "no data"
+        _, status = month_plan(store, month, how, build=True, n_jobs=n_jobs)
         done.append(
             {
                 "month": f"{month:%Y-%m}",

@@ -383,13 +383,26 @@ def plan_at(
     With ``build`` a missing plan is made and kept (about 35 s on the bundled
     store). The returned plan carries the data frame as of the month.
     """
-    as_of = f"{month_of(month):%Y-%m}"
+    return month_plan(store, month, how, build, n_jobs)[0]
+
+
+def month_plan(
+    store: Store, month: str | pd.Timestamp, how: Config, build: bool = False, n_jobs: int = 2
+) -> tuple[TrainingPlan | None, str]:
+    """:func:`plan_at`, and what it did: ``kept``, ``built``, ``missing`` or ``no data``."""
+    month = month_of(month)
+    vintages = Vintages(store, get_settings().model_dir)
+    if not build and not vintages.any_kept(month, how):
+        return None, "missing"
+    as_of = f"{month:%Y-%m}"
     frame = contiguous(store.series_frame(as_of=as_of))
     if frame.empty:
-        return None
-    vintages = Vintages(store, get_settings().model_dir)
-    found = vintages.find(month_of(month), how, frame_hash(frame))
-    if found is None and build:
+        return None, "no data"
+    found = vintages.find(month, how, frame_hash(frame))
+    status = "kept"
+    if found is None and not build:
+        return None, "missing"
+    if found is None:
         found = plan(
             store,
             as_of=as_of,
@@ -397,8 +410,9 @@ def plan_at(
             with_indicators=how.indicators,
             n_jobs=n_jobs,
         )
-        vintages.save(found, how, month_of(month))
-    return None if found is None else replace(found, frame=frame)
+        vintages.save(found, how, month)
+        status = "built"
+    return replace(found, frame=frame), status
 
 
 def _train_chunk(plan: TrainingPlan, ids: list[str]) -> list[SeriesResult]:

@@ -58,12 +58,7 @@ def config_of(version: ModelVersion | None, indicators_setting: bool) -> Config:
     Before a series' first training (or for a version registered before the
     configuration was recorded) the ``train_indicators`` setting decides.
     """
-    if version is None:
-        return Config(indicators=indicators_setting)
-    return Config(
-        prophet=bool(version.params.get("events")),
-        indicators=bool(version.params.get("indicators", indicators_setting)),
-    )
+    return _from_params(None if version is None else version.params, indicators_setting)
 
 
 def served_config(store: Store, indicators_setting: bool) -> Config:
@@ -71,12 +66,16 @@ def served_config(store: Store, indicators_setting: bool) -> Config:
     query = select(model_versions.c.params).order_by(model_versions.c.id.desc()).limit(1)
     with store.engine.connect() as conn:
         params = conn.execute(query).scalar()
+    return _from_params(None if params is None else json.loads(params), indicators_setting)
+
+
+def _from_params(params: dict[str, Any] | None, indicators_setting: bool) -> Config:
+    """A registry version's ``params`` as the configuration it was trained with."""
     if params is None:
         return Config(indicators=indicators_setting)
-    found = json.loads(params)
     return Config(
-        prophet=bool(found.get("events")),
-        indicators=bool(found.get("indicators", indicators_setting)),
+        prophet=bool(params.get("events")),
+        indicators=bool(params.get("indicators", indicators_setting)),
     )
 
 
@@ -90,6 +89,14 @@ class Vintages:
     def __init__(self, store: Store, model_dir: Path) -> None:
         self.store = store
         self.folder = Path(model_dir) / "vintages"
+
+    def any_kept(self, month: pd.Timestamp, config: Config) -> bool:
+        """Whether any plan of ``month`` is kept, whatever its data: one indexed query, so an
+        as-of request with none skips reading every series to hash them."""
+        v = vintages.c
+        query = select(v.id).where(v.month == month_of(month).date(), v.config == config.name)
+        with self.store.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
 
     def find(self, month: pd.Timestamp, config: Config, data_hash: str) -> TrainingPlan | None:
         """The newest plan of ``month`` built on exactly this data, or None.
@@ -143,21 +150,3 @@ class Vintages:
                 )
             )
         return path
-
-    def months(self) -> list[dict[str, Any]]:
-        """Every saved plan, newest month first: what ``bordercast vintages`` lists."""
-        v = vintages.c
-        query = select(v.month, v.config, v.data_hash, v.created_at).order_by(
-            v.month.desc(), v.id.desc()
-        )
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [
-            {
-                "month": f"{pd.Timestamp(r['month']):%Y-%m}",
-                "config": r["config"],
-                "data_hash": r["data_hash"][:12],
-                "created_at": str(r["created_at"]),
-            }
-            for r in rows
-        ]
