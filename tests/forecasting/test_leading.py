@@ -11,12 +11,14 @@ import pytest
 from forecasting.indicators import indicator_frame
 from forecasting.ingest import ingest
 from forecasting.leading import (
+    Blend,
     IndicatorModel,
     Leading,
     choice_from_errors,
     citizenship_indicators,
     known_at,
 )
+from forecasting.models import RandomWalk
 from forecasting.store import Store
 from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD, DATA
 
@@ -183,3 +185,20 @@ def test_leading_keeps_the_choice_and_both_scores(
     assert "panama-darien:CN" in meta["indicators"]
     forecast = model.predict(3)
     assert len(forecast) == 3 and (forecast["mean"] >= 0).all()
+
+
+def test_the_blend_uses_indicators_only_where_one_leads(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """China, as of 2023-01: the indicators lead by a month when public with CBP's month;
+    published three months later they still enter the fit but show nothing ahead."""
+    history, origin = upto(china, "2023-01"), pd.Timestamp("2023-01-01")
+    leading = Blend(RandomWalk(), IndicatorModel(known_at(china_indicators, origin))).fit(history)
+    assert leading.indicator.leads
+    assert np.abs(leading.delta(3)).max() > 0.01
+    late = {"panama-darien": 3, "mexico-irregular": 3, "regular-entries": 3}
+    behind = Blend(RandomWalk(), IndicatorModel(known_at(china_indicators, origin, late), late))
+    behind.fit(history)
+    assert behind.indicator.active and not behind.indicator.leads
+    assert np.abs(behind.indicator.delta(3)).max() > 0.01  # it has a say of its own...
+    assert np.array_equal(behind.delta(3), np.zeros(3))  # ...which the blend leaves out
