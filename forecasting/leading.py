@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.indicators import publication_lags, relation, source_of
-from forecasting.intervals import Calibration
+from forecasting.intervals import AnyCalibration
 from forecasting.models import LogModel, RandomWalk
 
 #: The indicator sources a model may read (regular entries: Ecuador's only).
@@ -122,7 +122,7 @@ class IndicatorModel(LogModel):
         max_lead: int = 3,
         min_corr: float = 0.5,
         min_pairs: int = 12,
-        calibration: Calibration | None = None,
+        calibration: AnyCalibration | None = None,
     ) -> None:
         super().__init__(calibration)
         self.indicators = indicators
@@ -389,7 +389,7 @@ class Leading(LogModel):
         h: int = 3,
         n_origins: int = 24,
         lags: Mapping[str, int] | None = None,
-        calibration: Calibration | None = None,
+        calibration: AnyCalibration | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(calibration)

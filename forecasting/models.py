@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import ConfigError, ModelError, NotFitted, UnknownSeries
-from forecasting.intervals import Calibration, _check_levels, series_scale
+from forecasting.intervals import AnyCalibration, Calibration, _check_levels, series_scale
 from forecasting.policy import PolicyEvent, known_as_of, regressors
 
 if TYPE_CHECKING:
@@ -93,16 +93,17 @@ class LogModel:
 
     Parameters
     ----------
-    calibration : Calibration, optional
-        Past-error quantiles for the intervals; without one the series' own
-        past h-month changes are used.
+    calibration : Calibration or SizedCalibration, optional
+        Past-error quantiles for the intervals (per size class, picked by the
+        series' last count); without one the series' own past h-month
+        changes are used.
     """
 
     name = "base"
     #: Round forecasts to the history's reporting grid (:func:`reporting_unit`).
     snap = True
 
-    def __init__(self, calibration: Calibration | None = None) -> None:
+    def __init__(self, calibration: AnyCalibration | None = None) -> None:
         self.calibration = calibration
         self.unit_ = 1
         self.z_: np.ndarray | None = None
@@ -145,7 +146,10 @@ class LogModel:
         assert self.z_ is not None and self.ds_ is not None
         levels = _check_levels(levels)
         z_hat = np.maximum(self.point_log(int(h)), 0.0)
-        cal = self.calibration or Calibration.random_walk(self.z_, levels, max(h, 12))
+        if self.calibration is not None:
+            cal = self.calibration.pick(self.z_)
+        else:
+            cal = Calibration.random_walk(self.z_, levels, max(h, 12))
         bounds = cal.bounds(z_hat, series_scale(self.z_), levels)
         ds = pd.date_range(self.ds_[-1] + pd.offsets.MonthBegin(1), periods=h, freq="MS")
         out = pd.DataFrame({"ds": ds, "mean": self._grid(z_hat)})
@@ -178,7 +182,7 @@ class SeasonalNaive(LogModel):
 
     name = "snaive"
 
-    def __init__(self, season: int = 12, calibration: Calibration | None = None) -> None:
+    def __init__(self, season: int = 12, calibration: AnyCalibration | None = None) -> None:
         if not isinstance(season, int) or season < 1:
             raise ConfigError(f"season must be a positive integer, got {season!r}")
         super().__init__(calibration)
@@ -202,7 +206,7 @@ class SparseMedian(LogModel):
 
     name = "sparse"
 
-    def __init__(self, window: int = 12, calibration: Calibration | None = None) -> None:
+    def __init__(self, window: int = 12, calibration: AnyCalibration | None = None) -> None:
         if not isinstance(window, int) or window < 1:
             raise ConfigError(f"window must be a positive integer, got {window!r}")
         super().__init__(calibration)
@@ -235,7 +239,7 @@ class StatsForecastModel(LogModel):
         kind: str = "theta",
         season: int = 12,
         window: int = 120,
-        calibration: Calibration | None = None,
+        calibration: AnyCalibration | None = None,
     ) -> None:
         if kind not in ("theta", "ets", "arima"):
             raise ConfigError(f"kind must be 'theta', 'ets' or 'arima', got {kind!r}")
@@ -307,7 +311,7 @@ class ProphetModel(LogModel):
         events: Sequence[PolicyEvent] = (),
         changepoint_prior_scale: float = 0.05,
         window: int = 120,
-        calibration: Calibration | None = None,
+        calibration: AnyCalibration | None = None,
     ) -> None:
         if not changepoint_prior_scale > 0:
             raise ConfigError("changepoint_prior_scale must be > 0")
@@ -582,7 +586,7 @@ class GlobalMember(LogModel):
 
     name = "global"
 
-    def __init__(self, model: GlobalRidge, calibration: Calibration | None = None) -> None:
+    def __init__(self, model: GlobalRidge, calibration: AnyCalibration | None = None) -> None:
         if model.coef_ is None:
             raise NotFitted("GlobalMember needs a fitted GlobalRidge")
         super().__init__(calibration)
@@ -628,7 +632,7 @@ class Anchored(LogModel):
         shrink: float = 1.0,
         include_rw: bool = True,
         name: str | None = None,
-        calibration: Calibration | None = None,
+        calibration: AnyCalibration | None = None,
     ) -> None:
         if how not in ("median", "mean"):
             raise ConfigError(f"how must be 'median' or 'mean', got {how!r}")
@@ -694,7 +698,7 @@ class Bordercast(LogModel):
         global_model: GlobalRidge | None = None,
         events: Sequence[PolicyEvent] | None = None,
         how: str = "median",
-        calibration: Calibration | None = None,
+        calibration: AnyCalibration | None = None,
     ) -> None:
         super().__init__(calibration)
         members: dict[str, LogModel] = {"theta": StatsForecastModel("theta")}
@@ -733,7 +737,7 @@ def served_model(
     frame: pd.DataFrame,
     global_model: GlobalRidge | None = None,
     events: Sequence[PolicyEvent] | None = None,
-    calibration: Calibration | None = None,
+    calibration: AnyCalibration | None = None,
 ) -> Bordercast:
     """A fresh served model for one series as of ``cutoff`` (a :class:`ModelFactory` shape).
 
@@ -799,7 +803,7 @@ def forecast_series(
     events: Sequence[PolicyEvent] | None = None,
     levels: Sequence[int] = LEVELS,
     global_model: GlobalRidge | None = None,
-    calibration: Calibration | None = None,
+    calibration: AnyCalibration | None = None,
 ) -> SeriesForecast:
     """Forecast one series as of a month, using only what was known then.
 

@@ -1,0 +1,114 @@
+"""Served intervals on the OHSS history: the band of a large series must cover what it claims.
+
+The store holds hundreds of citizenships at a handful of encounters. Their
+backtest errors, mostly an exact zero, once set every series' band: the
+80% band of the 20 largest southwest series covered 28% of the next months.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import models as m
+from forecasting.backtest import cross_validate
+from forecasting.intervals import SIZE_EDGES, Calibration, SizedCalibration, pooled_calibration
+from forecasting.readers import read
+from forecasting.training import choose
+from tests.conftest import WORKBOOK
+
+pytestmark = pytest.mark.slow
+
+#: Backtest origins: quarterly, so that each test origin has two years of them behind it.
+ORIGINS = pd.date_range("2016-07-01", "2023-07-01", freq="3MS")
+#: The origins whose served bands are scored, each calibrated on the eight before it.
+SCORED = pd.date_range("2019-01-01", "2023-01-01", freq="6MS")
+
+
+@pytest.fixture(scope="module")
+def workbook_cv() -> pd.DataFrame:
+    """The random walk's backtest over every series of the workbook (261), 2016-2023."""
+    counts = read(WORKBOOK.name, WORKBOOK.read_bytes()).counts
+    uid = counts["citizenship"] + ":" + counts["region"] + ":" + counts["component"]
+    frame = pd.DataFrame({"unique_id": uid, "ds": counts["month"], "y": counts["count"] * 1.0})
+    frame = frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    return cross_validate(frame, {"rw": lambda u, c: m.RandomWalk()}, ORIGINS, 6, n_jobs=2)
+
+
+def largest(cv: pd.DataFrame, n: int = 20) -> list[str]:
+    uid = cv["unique_id"]
+    sw = cv[uid.str.endswith(":southwest:usbp") & ~uid.str.startswith("ALL:")]
+    return sw.groupby("unique_id")["y"].sum().nlargest(n).index.tolist()
+
+
+def coverage(cv: pd.DataFrame, calibrate, ids: list[str]) -> dict[int, float]:  # type: ignore[no-untyped-def]
+    """Share of the next six months inside the bands served at each scored origin."""
+    hits: dict[int, list[bool]] = {80: [], 95: []}
+    for origin in SCORED:
+        before = cv[(cv["cutoff"] <= origin - pd.DateOffset(months=6))]
+        before = before[before["cutoff"] > origin - pd.DateOffset(months=30)]
+        cal = calibrate(before)
+        now = cv[(cv["cutoff"] == origin) & cv["unique_id"].isin(ids)].sort_values("h")
+        for _, rows in now.groupby("unique_id"):
+            assert rows["h"].tolist() == [1, 2, 3, 4, 5, 6]
+            table = cal.pick(np.log1p(rows["y_cutoff"].to_numpy()))
+            z_hat = np.log1p(rows["mean"].to_numpy())
+            bounds = table.bounds(z_hat, float(rows["scale"].iloc[0]), (80, 95))
+            for level, (lo, hi) in bounds.items():
+                y = rows["y"].to_numpy()
+                hits[level].extend((np.expm1(lo) <= y) & (y <= np.expm1(hi)))
+    return {level: float(np.mean(h)) for level, h in hits.items()}
+
+
+def test_the_largest_series_bands_cover_about_what_they_claim(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+    """Size classes, both signs and the widening: 80% bands cover 70-90%, 95% ones 85-99%.
+
+    Nine origins of 20 series (1,080 targets); the one-table calibration
+    pooled over every series covered far less on the same targets.
+    """
+    ids = largest(workbook_cv)
+    served = coverage(workbook_cv, lambda b: pooled_calibration(b, "rw"), ids)
+    assert 0.70 <= served[80] <= 0.90, served
+    assert 0.85 <= served[95] <= 0.99, served
+
+    def one_table(before: pd.DataFrame) -> Calibration:
+        err = (np.log1p(before["y"]) - np.log1p(before["mean"])) / before["scale"]
+        return Calibration.from_errors(err.to_numpy(), before["h"].to_numpy(), (80, 95), 6)
+
+    pooled = coverage(workbook_cv, one_table, ids)
+    assert pooled[80] < served[80] - 0.2, (pooled, served)
+
+
+def test_a_series_gets_the_band_of_its_size_class(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+    cal = pooled_calibration(workbook_cv, "rw")
+    assert isinstance(cal, SizedCalibration) and cal.edges == SIZE_EDGES
+    picked = [cal.pick(np.log1p([count])) for count in (0, 9, 10, 999, 1000, 50_000)]
+    assert [next(i for i, c in enumerate(cal.classes) if c is p) for p in picked] == [
+        0,
+        0,
+        1,
+        2,
+        3,
+        3,
+    ]
+    # the classes' bands differ: each comes from its own series' errors
+    small, large = cal.classes[0].q[80], cal.classes[3].q[80]
+    assert not np.allclose(small, large)
+    # both signs of every error enter, so the bands are symmetric around the forecast
+    assert np.allclose(large[:, 0], -large[:, 1])
+
+
+def test_tiny_series_do_not_vote_on_the_served_model(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+    """A model perfect on series under 10 encounters and 50% off on the rest is not served."""
+    last = workbook_cv[workbook_cv["cutoff"] == workbook_cv["cutoff"].max()]
+    tiny = set(last.loc[last["y_cutoff"] < 10, "unique_id"])
+    other = workbook_cv.copy()
+    other["model"] = "other"
+    small = other["unique_id"].isin(tiny)
+    other.loc[small, "mean"] = other.loc[small, "y"]
+    other.loc[~small, "mean"] = other.loc[~small, "mean"] * 1.5
+    both = pd.concat([workbook_cv, other], ignore_index=True)
+    assert 100 < len(tiny) < both["unique_id"].nunique() - 20  # most series, not all
+    assert choose(both, min_count=0) == "other"  # every series voting: the tiny ones win
+    assert choose(both) == "rw"
