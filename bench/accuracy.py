@@ -62,8 +62,9 @@ def workbook_frame() -> pd.DataFrame:
     return frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
 
 
-def protocol_ids(frame: pd.DataFrame, n: int = 20) -> list[str]:
-    sw = frame[frame["unique_id"].str.endswith(":southwest:usbp")]
+def protocol_ids(frame: pd.DataFrame, n: int = 20, suffix: str = ":southwest:usbp") -> list[str]:
+    """The ``n`` largest citizenships since FY2019 among the series ending in ``suffix``."""
+    sw = frame[frame["unique_id"].str.endswith(suffix)]
     sw = sw[~sw["unique_id"].str.startswith("ALL:") & (sw["ds"] >= "2018-10-01")]
     return sw.groupby("unique_id")["y"].sum().nlargest(n).index.tolist()
 

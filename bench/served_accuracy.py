@@ -83,7 +83,8 @@ def origin_rows(store, origin: pd.Timestamp, frame: pd.DataFrame) -> tuple:  # t
 def scores(cv: pd.DataFrame) -> dict[str, float]:
     """The served model's AvgRelMAE (overall, per horizon) and coverage on ``cv``'s rows."""
     table = summarize(cv)
-    return {c: round(float(table.loc["served", c]), 4) for c in COLUMNS} | {
+    present = [c for c in COLUMNS if c in table.columns]  # series ending early lack h6
+    return {c: round(float(table.loc["served", c]), 4) for c in present} | {
         "series_origins": int(cv[["unique_id", "cutoff"]].drop_duplicates().shape[0])
     }
 
@@ -112,13 +113,15 @@ def main() -> None:
         db, files, origins = args.db or "/tmp/bordercast-served/ohss.db", [WORKBOOK], ORIGINS
     store = bundled_store(Path(db), files)
     frame = store.series_frame()
-    ids = protocol_ids(frame)
+    # the OHSS series end in 2024-11; across the break, the CBP releases' USBP + OFO ones
+    ids = protocol_ids(frame, suffix=":southwest:all" if args.recent else ":southwest:usbp")
     parts, chosen = [], {}
     for origin in origins:
         part, chosen[f"{origin:%Y-%m}"] = origin_rows(store, origin, frame)
         parts.append(part)
         print(f"{origin:%Y-%m}: {chosen[f'{origin:%Y-%m}']}", flush=True)
     cv = pd.concat(parts, ignore_index=True)
+    cv.to_parquet(Path(db).with_suffix(".served.parquet"))  # the rows, for a second look
     protocol = cv[cv["unique_id"].isin(ids)]
     others = cv[~cv["unique_id"].isin(ids)]
     result = {
