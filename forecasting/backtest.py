@@ -173,7 +173,8 @@ def _add_errors(cv: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
     for level in levels:
         if f"lo-{level}" in out:
             inside = (out["y"] >= out[f"lo-{level}"]) & (out["y"] <= out[f"hi-{level}"])
-            out[f"cov-{level}"] = inside.astype(float)
+            # a row without a band (no calibration yet at its origin) is not scored
+            out[f"cov-{level}"] = inside.astype(float).where(out[f"lo-{level}"].notna())
     return out
 
 

@@ -309,3 +309,38 @@ def pooled_calibration(
         mask = (size >= lower) & (size < upper)
         classes.append(calibrated(mask) if mask.sum() >= MIN_CLASS_ERRORS else everything)
     return SizedCalibration(SIZE_EDGES, classes)
+
+
+def served_bands(cv: pd.DataFrame, levels: Sequence[int] = (80, 95)) -> pd.DataFrame:
+    """Each backtest row's bands as a training at its origin would have served them.
+
+    The models' own bands in a backtest (each series' past changes) are not
+    what the service draws. Here every model's rows at a cutoff get that
+    model's :func:`pooled_calibration` from the errors whose month had
+    passed by then, so the published coverage is the served bands'. The
+    first cutoff has no such errors: its bands are NaN, and coverage skips it.
+    """
+    levels = _check_levels(levels)
+    out = cv.reset_index(drop=True)
+    bands = {f"{s}-{lv}": np.full(len(out), np.nan) for lv in levels for s in ("lo", "hi")}
+    z_hat = np.log1p(out["mean"].to_numpy(float))
+    scale, h = out["scale"].to_numpy(float), out["h"].to_numpy(int)
+    size = np.searchsorted(SIZE_EDGES, np.rint(out["y_cutoff"].to_numpy(float)), side="right")
+    cut, ds = out["cutoff"].to_numpy(), out["ds"].to_numpy()
+    for model, rows in out.groupby("model").indices.items():
+        for cutoff in np.unique(cut[rows]):
+            past = rows[ds[rows] <= cutoff]
+            if not len(past):
+                continue
+            cal = pooled_calibration(out.iloc[past], str(model), levels)
+            now = rows[cut[rows] == cutoff]
+            for level in levels:
+                # (class, horizon, lower/upper) quantiles in series scales
+                table = np.stack([c.q[level] for c in cal.classes])
+                q = table[size[now], np.minimum(h[now], table.shape[1]) - 1] * scale[now, None]
+                z = z_hat[now]
+                bands[f"lo-{level}"][now] = np.expm1(np.minimum(z + q[:, 0], z))
+                bands[f"hi-{level}"][now] = np.expm1(np.maximum(z + q[:, 1], z))
+    for col, values in bands.items():
+        out[col] = values
+    return out

@@ -26,7 +26,7 @@ from forecasting import models
 from forecasting.backtest import cross_validate, evaluate, summarize
 from forecasting.errors import ModelError
 from forecasting.indicators import ENCOUNTER_REGION, indicator_frame
-from forecasting.intervals import AnyCalibration, pooled_calibration
+from forecasting.intervals import AnyCalibration, pooled_calibration, served_bands
 from forecasting.leading import Leading, citizenship_indicators
 from forecasting.policy import PolicyEvent, load_events
 from forecasting.registry import ModelRecord, Registry, frame_hash
@@ -178,6 +178,7 @@ def plan(
     )
     chosen = choose(cv)
     calibration = pooled_calibration(cv, chosen, LEVELS)
+    cv = served_bands(cv, LEVELS)  # the published coverage is that of the served bands
     indicators = indicator_frame(store, as_of=as_of) if with_indicators else None
     return TrainingPlan(
         frame=frame,

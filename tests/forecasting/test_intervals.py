@@ -12,8 +12,14 @@ import pandas as pd
 import pytest
 
 from forecasting import models as m
-from forecasting.backtest import cross_validate
-from forecasting.intervals import SIZE_EDGES, Calibration, SizedCalibration, pooled_calibration
+from forecasting.backtest import cross_validate, summarize
+from forecasting.intervals import (
+    SIZE_EDGES,
+    Calibration,
+    SizedCalibration,
+    pooled_calibration,
+    served_bands,
+)
 from forecasting.readers import read
 from forecasting.training import choose
 from tests.conftest import WORKBOOK
@@ -112,3 +118,28 @@ def test_tiny_series_do_not_vote_on_the_served_model(workbook_cv) -> None:  # ty
     assert 100 < len(tiny) < both["unique_id"].nunique() - 20  # most series, not all
     assert choose(both, min_count=0) == "other"  # every series voting: the tiny ones win
     assert choose(both) == "rw"
+
+
+def test_backtest_bands_are_the_served_ones_as_of_each_origin(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+    """No band of the published backtest sees an error whose month came after its origin."""
+    banded = served_bands(workbook_cv)
+    first, origin = ORIGINS[0], ORIGINS[12]
+    assert banded.loc[banded["cutoff"] == first, "lo-80"].isna().all()
+    assert banded.loc[banded["cutoff"] > first, "lo-80"].notna().all()
+    # what the service would have drawn at ``origin`` for Mexico, from the errors known then
+    known = workbook_cv[workbook_cv["ds"] <= origin]
+    rows = banded[(banded["cutoff"] == origin) & (banded["unique_id"] == "MX:southwest:usbp")]
+    rows = rows.sort_values("h")
+    table = pooled_calibration(known, "rw").pick(np.log1p(rows["y_cutoff"].to_numpy()))
+    z_hat = np.log1p(rows["mean"].to_numpy())
+    lo, hi = table.bounds(z_hat, float(rows["scale"].iloc[0]), (80,))[80]
+    assert np.allclose(rows["lo-80"], np.expm1(lo)) and np.allclose(rows["hi-80"], np.expm1(hi))
+    # a later month changed leaves the bands at ``origin`` as they were
+    later = workbook_cv.copy()
+    later.loc[later["ds"] > origin, "y"] *= 3
+    again = served_bands(later)
+    at = banded["cutoff"] <= origin
+    assert np.allclose(banded.loc[at, "hi-95"], again.loc[at, "hi-95"], equal_nan=True)
+    # and coverage skips the first origin rather than counting it as missed
+    scored = summarize(banded)
+    assert 0.5 < scored.loc["rw", "cov-80"] < 1.0
