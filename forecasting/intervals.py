@@ -29,7 +29,10 @@ MIN_SCALE = 0.05
 #: Months of one-step changes that set a series' scale.
 SCALE_WINDOW = 24
 #: Lower edges (encounters in the last month) of the size classes calibrated apart.
-SIZE_EDGES = (10, 100, 1000)
+#: A series at 0 is a class of its own: mostly it stays at 0, so pooled with
+#: the series at 1-9 it made their bands zero-wide (19% of the CBP series
+#: under 10 covered by their 80% band, 2024-2025, ``--recent``).
+SIZE_EDGES = (1, 10, 100, 1000)
 #: Fewest backtest errors a size class needs for its own quantiles; else all classes pooled.
 MIN_CLASS_ERRORS = 120
 #: How much wider than the backtest window's errors the served band is drawn.

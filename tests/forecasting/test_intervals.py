@@ -89,17 +89,18 @@ def test_the_largest_series_bands_cover_about_what_they_claim(workbook_cv) -> No
 def test_a_series_gets_the_band_of_its_size_class(workbook_cv) -> None:  # type: ignore[no-untyped-def]
     cal = pooled_calibration(workbook_cv, "rw")
     assert isinstance(cal, SizedCalibration) and cal.edges == SIZE_EDGES
-    picked = [cal.pick(np.log1p([count])) for count in (0, 9, 10, 999, 1000, 50_000)]
+    picked = [cal.pick(np.log1p([count])) for count in (0, 1, 9, 10, 999, 1000, 50_000)]
     assert [next(i for i, c in enumerate(cal.classes) if c is p) for p in picked] == [
         0,
-        0,
+        1,
         1,
         2,
         3,
-        3,
+        4,
+        4,
     ]
     # the classes' bands differ: each comes from its own series' errors
-    small, large = cal.classes[0].q[80], cal.classes[3].q[80]
+    small, large = cal.classes[2].q[80], cal.classes[4].q[80]
     assert not np.allclose(small, large)
     # both signs of every error enter, so the bands are symmetric around the forecast
     assert np.allclose(large[:, 0], -large[:, 1])
