@@ -16,10 +16,8 @@ errors (mostly an exact zero) would otherwise set the band of Mexico's.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -267,12 +265,17 @@ class SizedCalibration:
 
     def pick(self, z: np.ndarray) -> Calibration:
         """The calibration of the class the series' last count falls in."""
-        last = float(np.rint(np.expm1(np.asarray(z, float)[-1])))  # counts: 999.9999 is 1,000
-        return self.classes[bisect_right(self.edges, last)]
+        last = np.expm1(np.asarray(z, float)[-1:])
+        return self.classes[int(size_class(last, self.edges)[0])]
 
     @property
     def cutoff(self) -> pd.Timestamp | None:
         return self.classes[0].cutoff
+
+
+def size_class(counts: np.ndarray, edges: Sequence[float] = SIZE_EDGES) -> np.ndarray:
+    """Index of each count's class among ``edges`` (rounded: 999.9999 is 1,000)."""
+    return np.searchsorted(edges, np.rint(np.asarray(counts, float)), side="right")
 
 
 #: What a model takes for its intervals: one table, or one per size class.
@@ -294,7 +297,7 @@ def pooled_calibration(
     last = rows["ds"].max()
     rows = rows[rows["cutoff"] >= last - pd.DateOffset(months=window)]
     err = ((np.log1p(rows["y"]) - np.log1p(rows["mean"])) / rows["scale"]).to_numpy()
-    horizons, size = rows["h"].to_numpy(), rows["y_cutoff"].to_numpy()
+    horizons, size = rows["h"].to_numpy(), size_class(rows["y_cutoff"].to_numpy())
     max_h = int(cv["h"].max())
 
     def calibrated(mask: np.ndarray) -> Calibration:
@@ -306,10 +309,9 @@ def pooled_calibration(
         return cal
 
     everything = calibrated(np.ones(len(rows), bool))
-    bounds = (0.0, *SIZE_EDGES, np.inf)
     classes = []
-    for lower, upper in pairwise(bounds):
-        mask = (size >= lower) & (size < upper)
+    for k in range(len(SIZE_EDGES) + 1):
+        mask = size == k
         classes.append(calibrated(mask) if mask.sum() >= MIN_CLASS_ERRORS else everything)
     return SizedCalibration(SIZE_EDGES, classes)
 
@@ -328,7 +330,7 @@ def served_bands(cv: pd.DataFrame, levels: Sequence[int] = (80, 95)) -> pd.DataF
     bands = {f"{s}-{lv}": np.full(len(out), np.nan) for lv in levels for s in ("lo", "hi")}
     z_hat = np.log1p(out["mean"].to_numpy(float))
     scale, h = out["scale"].to_numpy(float), out["h"].to_numpy(int)
-    size = np.searchsorted(SIZE_EDGES, np.rint(out["y_cutoff"].to_numpy(float)), side="right")
+    size = size_class(out["y_cutoff"].to_numpy(float))
     cut, ds = out["cutoff"].to_numpy(), out["ds"].to_numpy()
     for model, rows in out.groupby("model").indices.items():
         for cutoff in np.unique(cut[rows]):
@@ -340,7 +342,10 @@ def served_bands(cv: pd.DataFrame, levels: Sequence[int] = (80, 95)) -> pd.DataF
             for level in levels:
                 # (class, horizon, lower/upper) quantiles in series scales
                 table = np.stack([c.q[level] for c in cal.classes])
-                q = table[size[now], np.minimum(h[now], table.shape[1]) - 1] * scale[now, None]
+                max_h = table.shape[1]  # an early cutoff's errors reach fewer horizons
+                # beyond them, wider by the square root of h, as Calibration.bounds does
+                widen = np.sqrt(np.maximum(h[now] / max_h, 1.0))
+                q = table[size[now], np.minimum(h[now], max_h) - 1] * (scale[now] * widen)[:, None]
                 z = z_hat[now]
                 bands[f"lo-{level}"][now] = np.expm1(np.minimum(z + q[:, 0], z))
                 bands[f"hi-{level}"][now] = np.expm1(np.maximum(z + q[:, 1], z))

@@ -141,6 +141,16 @@ def test_backtest_bands_are_the_served_ones_as_of_each_origin(workbook_cv) -> No
     again = served_bands(later)
     at = banded["cutoff"] <= origin
     assert np.allclose(banded.loc[at, "hi-95"], again.loc[at, "hi-95"], equal_nan=True)
+    # where an early cutoff's errors reach fewer horizons, farther ones widen as served
+    second = ORIGINS[1]
+    rows = banded[(banded["cutoff"] == second) & (banded["unique_id"] == "MX:southwest:usbp")]
+    rows = rows.sort_values("h")
+    known = workbook_cv[workbook_cv["ds"] <= second]
+    cal = pooled_calibration(known, "rw").pick(np.log1p(rows["y_cutoff"].to_numpy()))
+    assert cal.max_h < 6
+    lo, hi = cal.bounds(np.log1p(rows["mean"].to_numpy()), float(rows["scale"].iloc[0]), (95,))[95]
+    assert np.allclose(rows["hi-95"], np.expm1(hi)) and np.allclose(rows["lo-95"], np.expm1(lo))
     # and coverage skips the first origin rather than counting it as missed
-    scored = summarize(banded)
-    assert 0.5 < scored.loc["rw", "cov-80"] < 1.0
+    inside = (banded["y"] >= banded["lo-80"]) & (banded["y"] <= banded["hi-80"])
+    scored = banded["model"].eq("rw") & banded["cutoff"].gt(first)
+    assert summarize(banded).loc["rw", "cov-80"] == pytest.approx(inside[scored].mean())
