@@ -90,18 +90,27 @@ class Calibration:
         return Calibration(q, self.scaled, self.n_errors, self.source, self.cutoff, self.extra)
 
     def bounds(
-        self, z_hat: np.ndarray, scale: float, levels: Sequence[int]
+        self,
+        z_hat: np.ndarray,
+        scale: float | np.ndarray,
+        levels: Sequence[int],
+        horizons: np.ndarray | None = None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Lower and upper log1p bounds around ``z_hat`` for each level."""
-        h = len(z_hat)
+        """Lower and upper log1p bounds around ``z_hat`` for each level.
+
+        ``z_hat`` is one series' horizons 1..n, unless ``horizons`` (and a
+        ``scale`` per row) say which horizon and series each entry is: a
+        backtest's rows (:func:`served_bands`) get their bands in one call.
+        """
+        h = np.arange(1, len(z_hat) + 1) if horizons is None else np.asarray(horizons, int)
         out = {}
         for level in _check_levels(levels):
             table = self.q.get(level)
             if table is None:
                 table = self._interpolated(level)
-            rows = np.arange(h).clip(max=self.max_h - 1)
-            widen = np.sqrt(np.maximum(np.arange(1, h + 1) / self.max_h, 1.0))
-            s = scale if self.scaled else 1.0
+            rows = (h - 1).clip(max=self.max_h - 1)
+            widen = np.sqrt(np.maximum(h / self.max_h, 1.0))
+            s = np.asarray(scale, float) if self.scaled else 1.0
             lo = z_hat + s * table[rows, 0] * widen
             hi = z_hat + s * table[rows, 1] * widen
             out[level] = (lo, hi)
@@ -339,16 +348,12 @@ def served_bands(cv: pd.DataFrame, levels: Sequence[int] = (80, 95)) -> pd.DataF
                 continue
             cal = pooled_calibration(out.iloc[past], str(model), levels)
             now = rows[cut[rows] == cutoff]
-            for level in levels:
-                # (class, horizon, lower/upper) quantiles in series scales
-                table = np.stack([c.q[level] for c in cal.classes])
-                max_h = table.shape[1]  # an early cutoff's errors reach fewer horizons
-                # beyond them, wider by the square root of h, as Calibration.bounds does
-                widen = np.sqrt(np.maximum(h[now] / max_h, 1.0))
-                q = table[size[now], np.minimum(h[now], max_h) - 1] * (scale[now] * widen)[:, None]
-                z = z_hat[now]
-                bands[f"lo-{level}"][now] = np.expm1(np.minimum(z + q[:, 0], z))
-                bands[f"hi-{level}"][now] = np.expm1(np.maximum(z + q[:, 1], z))
+            for k, table in enumerate(cal.classes):
+                sel = now[size[now] == k]
+                z = z_hat[sel]
+                for level, (lo, hi) in table.bounds(z, scale[sel], levels, h[sel]).items():
+                    bands[f"lo-{level}"][sel] = np.expm1(np.minimum(lo, z))
+                    bands[f"hi-{level}"][sel] = np.expm1(np.maximum(hi, z))
     for col, values in bands.items():
         out[col] = values
     return out
