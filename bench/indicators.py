@@ -17,10 +17,13 @@ change on the series' reporting grid, as ``LogModel.predict``) of:
 * ``without``: the served combination (:class:`~forecasting.models.Bordercast`
   with the global model fitted as of each origin on every southwest series);
 * ``indicator``: :class:`~forecasting.leading.IndicatorModel` alone;
-* ``blend``: the mean of the two changes, always;
-* ``with``: per series and horizon, ``blend`` or ``without`` as chosen as of
-  each origin (:func:`~forecasting.leading.choice_from_errors`) from the
-  forecasts of earlier origins (from 2020-10) whose target month had passed.
+* ``blend``: the mean of the two changes where an indicator leads, else ``without``;
+* ``relay``: :class:`~forecasting.relay.Relay` where an indicator qualifies,
+  else ``without``;
+* ``served``: per series and horizon, ``without``, ``blend`` or ``relay`` as
+  chosen as of each origin (:func:`~forecasting.leading.choice_from_errors`)
+  from the forecasts of earlier origins (from 2020-10) whose target month had
+  passed: what a training with indicators would have served.
 
 Everything is as of the origin: encounters up to it, indicator months public
 then (``PUBLICATION_LAG``), leads measured and regressions fitted on those.
@@ -47,9 +50,11 @@ sys.path.insert(0, str(ROOT))
 from stores import bundled_store  # noqa: E402
 
 from forecasting import models as m  # noqa: E402
+from forecasting import relay  # noqa: E402
 from forecasting.indicators import PUBLICATION_LAG, indicator_frame  # noqa: E402
 from forecasting.leading import (  # noqa: E402
-    IndicatorModel,
+    CANDIDATES,
+    Candidates,
     choice_from_errors,
     citizenship_indicators,
     known_at,
@@ -67,16 +72,10 @@ FILES = (
 FIRST_ORIGIN = pd.Timestamp("2021-01-01")
 WARMUP_FROM = pd.Timestamp("2020-10-01")
 HORIZON = 3
-WEIGHT = 0.5
-
-
-def served(last: float, change: float, unit: int) -> float:
-    """The count a served model gives for a log1p change: on the series' reporting grid."""
-    return float(m.on_grid(np.expm1(max(np.log1p(last) + change, 0.0)), unit))
 
 
 def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
-    """Every origin's forecasts of one series: without, indicator model, and RW."""
+    """Every origin's forecasts of one series: each candidate, as served."""
     series = series.reset_index(drop=True)
     y = series["y"].to_numpy(dtype=float)
     ds = pd.DatetimeIndex(series["ds"])
@@ -88,15 +87,11 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
         if t + 1 >= len(y):
             continue
         history = series.iloc[: t + 1]
-        gm = globals_.get(origin)
-        without = m.Bordercast(gm).fit(history)
-        indicator = IndicatorModel(known_at(ind, origin)).fit(history)
-        dw, di = without.delta(HORIZON), indicator.delta(HORIZON)
-        for k in range(1, HORIZON + 1):
-            if t + k >= len(y):
-                break
-            # as Blend serves it: the indicator model only where an indicator leads
-            blend = (1 - WEIGHT) * dw[k - 1] + WEIGHT * di[k - 1] if indicator.leads else dw[k - 1]
+        fitted = Candidates(history, known_at(ind, origin), m.Bordercast(globals_.get(origin)))
+        points = {c: fitted.model(c).point(HORIZON) for c in ("without", *CANDIDATES)}
+        points["indicator"] = fitted.blend.indicator.point(HORIZON)
+        used, relayed = fitted.blend.indicator.used_, fitted.relay.news_
+        for k in range(1, min(HORIZON, len(y) - 1 - t) + 1):
             rows.append(
                 {
                     "unique_id": uid,
@@ -105,35 +100,36 @@ def _forecasts(uid, series, ind, globals_, origins) -> list[dict]:
                     "h": k,
                     "y": y[t + k],
                     "y_cutoff": y[t],
-                    "without": served(y[t], dw[k - 1], without.unit_),
-                    "indicator": served(y[t], di[k - 1], without.unit_),
-                    "blend": served(y[t], blend, without.unit_),
-                    "active": indicator.leads,
-                    "used": ",".join(f"{i}@{r['lead_months']}" for i, r in indicator.used_.items()),
+                    **{c: p[k - 1] for c, p in points.items()},
+                    **{f"active_{c}": on for c, on in fitted.active.items()},
+                    "used": ",".join(f"{i}@{r['lead_months']}" for i, r in used.items()),
+                    "relayed": ",".join(f"{i}@{r['lead_months']}" for i, r in relayed.items()),
                 }
             )
     return rows
 
 
 def with_choice(fc: pd.DataFrame) -> pd.DataFrame:
-    """Add the ``with`` column: per series and horizon, ``blend`` where chosen as of the origin."""
+    """Add ``pick`` and ``served``: per series and horizon, the candidate chosen at the origin."""
     fc = fc.copy()
-    fc["ae_with"] = (fc["y"] - fc["blend"]).abs()
-    fc["ae_without"] = (fc["y"] - fc["without"]).abs()
-    fc["with"] = fc["without"]
-    fc["chosen"] = False
+    for c in ("without", *CANDIDATES):
+        fc[f"ae_{c}"] = (fc["y"] - fc[c]).abs()
+    fc["pick"] = "without"
     for _uid, part in fc.groupby("unique_id"):
         for origin in sorted(part["cutoff"].unique()):
-            here = part["cutoff"] == origin
+            here = part[part["cutoff"] == origin]
             past = part[part["cutoff"] < origin]
             if past.empty:
                 continue
-            choice = choice_from_errors(past, pd.Timestamp(origin))
+            available = [c for c in CANDIDATES if here[f"active_{c}"].iloc[0]]
+            choice = choice_from_errors(past, pd.Timestamp(origin), available=available)
             for k, c in choice.items():
-                rows = part.index[here & (part["h"] == k)]
-                if c["use"]:
-                    fc.loc[rows, "with"] = fc.loc[rows, "blend"]
-                    fc.loc[rows, "chosen"] = True
+                fc.loc[here.index[here["h"] == k], "pick"] = c["pick"]
+    picks = fc["pick"].to_numpy()
+    fc["served"] = np.choose(
+        pd.Categorical(picks, categories=["without", *CANDIDATES]).codes,
+        [fc[c].to_numpy() for c in ("without", *CANDIDATES)],
+    )
     return fc
 
 
@@ -195,21 +191,21 @@ def main() -> None:
     fc = pd.DataFrame([r for p in parts for r in p])
     fc = with_choice(fc)
     ev = fc[fc["cutoff"] >= FIRST_ORIGIN]
-    cols = ["without", "indicator", "blend", "with"]
+    cols = ["without", "indicator", *CANDIDATES, "served"]
     per_series = {
-        uid.split(":")[0]: table(part, cols)["with"] | {"without": table(part, cols)["without"]}
+        uid.split(":")[0]: table(part, cols)["served"] | {"without": table(part, cols)["without"]}
         for uid, part in ev.groupby("unique_id")
     }
     china = ev[ev["unique_id"] == f"CN:southwest:{args.component}"]
     overall, cn = table(ev, cols), table(china, cols)
     targets = {
-        "with_h1_at_most_0.85": overall["with"]["h1"] <= 0.85,
-        "china_with_h1_at_most_0.75": cn["with"]["h1"] <= 0.75,
-        "with_no_worse_than_without_every_h": all(
-            overall["with"][f"h{k}"] <= overall["without"][f"h{k}"] for k in range(1, 4)
+        "served_h1_at_most_0.85": overall["served"]["h1"] <= 0.85,
+        "china_served_h1_at_most_0.75": cn["served"]["h1"] <= 0.75,
+        "served_no_worse_than_without_every_h": all(
+            overall["served"][f"h{k}"] <= overall["without"][f"h{k}"] for k in range(1, 4)
         ),
     }
-    chosen_share = ev.groupby("h")["chosen"].mean().round(3)
+    picks = ev.groupby("h")["pick"].value_counts(normalize=True).round(3)
     result = {
         "protocol": {
             "component": args.component,
@@ -218,7 +214,7 @@ def main() -> None:
             "choice_warmup_from": WARMUP_FROM.strftime("%Y-%m"),
             "horizons": HORIZON,
             "publication_lag": PUBLICATION_LAG,
-            "blend_weight": WEIGHT,
+            "relay": {"elasticity": relay.ELASTICITY, "leads": relay.LEADS},
             "targets_scored": len(ev),
         },
         "overall": overall,
@@ -228,7 +224,7 @@ def main() -> None:
             "china": table(china, cols, rel_per_series),
         },
         "per_citizenship": per_series,
-        "share_with_chosen": {f"h{k}": float(v) for k, v in chosen_share.items()},
+        "share_picked": {f"h{k}": picks[k].to_dict() for k in range(1, HORIZON + 1)},
         "targets_met": targets,
         "seconds": round(time.time() - started, 1),
     }

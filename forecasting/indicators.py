@@ -81,6 +81,21 @@ def indicator_id(indicator: str, citizenship: str) -> str:
     return f"{indicator}:{citizenship}"
 
 
+def indicator_name(unique_id: str) -> str:
+    """The indicator of a ``unique_id``: ``panama-darien:CN`` -> ``panama-darien``."""
+    return unique_id.split(":", 1)[0]
+
+
+def known_at(
+    frame: pd.DataFrame, origin: pd.Timestamp, lags: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """Indicator rows public at ``origin``: month ``M`` once ``M + lag <= origin``."""
+    all_lags = {**publication_lags(), **(lags or {})}
+    lag = frame["unique_id"].map(lambda u: all_lags[source_of(indicator_name(u))])
+    known = frame["ds"].dt.to_period("M") + lag.to_numpy(dtype=np.int64)
+    return frame[(known <= pd.Timestamp(origin).to_period("M")).to_numpy()]
+
+
 # -- ingest ---------------------------------------------------------------------
 
 

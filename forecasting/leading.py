@@ -24,25 +24,31 @@ encounter value like every model of :mod:`forecasting.models`:
   log level minus the aligned encounters', less its trailing 12-month
   mean: encounters below what the indicator implies tend to catch up).
 
-:func:`choose` backtests the model with and without indicators on past
-origins where an indicator led, scores only targets already observed at
-the origin, and per horizon drops "with" where it lost; :class:`Leading` is that
-choice as a served :class:`~forecasting.models.LogModel`, with the choice
-and both scores in :attr:`Leading.metadata`.
+Two candidates carry the indicators into a served forecast
+(:class:`Candidates`): the ``blend`` (:class:`Blend`: the mean of the
+model without indicators and :class:`IndicatorModel`) and the ``relay``
+(:class:`~forecasting.relay.Relay`: the last value moved by a share of a
+leading indicator's newest change). :func:`choose` backtests both against
+the model ``without`` on past origins, scores only targets already
+observed at the origin, and per horizon keeps the best candidate not
+beaten by ``without`` (:func:`choice_from_errors`); :class:`Leading` is
+that choice as a served :class:`~forecasting.models.LogModel`, with the
+choice and every score in :attr:`Leading.metadata`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecasting.indicators import publication_lags, relation, source_of
+from forecasting.indicators import indicator_name, known_at, publication_lags, relation, source_of
 from forecasting.intervals import AnyCalibration
 from forecasting.models import LogModel, RandomWalk
+from forecasting.relay import Relay
 
 #: The indicator sources a model may read (regular entries: Ecuador's only).
 SOURCES = ("panama-darien", "mexico-irregular", "entries-ECU")
@@ -64,10 +70,6 @@ def random_walk_at(cutoff: pd.Timestamp) -> LogModel:
     return RandomWalk()
 
 
-def _indicator_name(unique_id: str) -> str:
-    return unique_id.split(":", 1)[0]
-
-
 def citizenship_indicators(frame: pd.DataFrame, citizenship: str) -> pd.DataFrame:
     """The rows of an ``indicator_frame`` for one citizenship and the sources used here."""
     if frame.empty:  # a store without transit files: nothing to split
@@ -75,16 +77,6 @@ def citizenship_indicators(frame: pd.DataFrame, citizenship: str) -> pd.DataFram
     parts = frame["unique_id"].str.split(":", n=1, expand=True)
     keep = (parts[1] == citizenship) & parts[0].isin(SOURCES)
     return frame[keep.to_numpy()].reset_index(drop=True)
-
-
-def known_at(
-    frame: pd.DataFrame, origin: pd.Timestamp, lags: Mapping[str, int] | None = None
-) -> pd.DataFrame:
-    """Indicator rows public at ``origin``: month ``M`` once ``M + lag <= origin``."""
-    all_lags = {**publication_lags(), **(lags or {})}
-    lag = frame["unique_id"].map(lambda u: all_lags[source_of(_indicator_name(u))])
-    known = frame["ds"].dt.to_period("M") + lag.to_numpy(dtype=np.int64)
-    return frame[(known <= pd.Timestamp(origin).to_period("M")).to_numpy()]
 
 
 class IndicatorModel(LogModel):
@@ -149,7 +141,7 @@ class IndicatorModel(LogModel):
             if rel["lead_months"] is None or rel["correlation"] < self.min_corr:
                 continue
             lead = int(rel["lead_months"])
-            lag = self.lags[source_of(_indicator_name(str(uid)))]
+            lag = self.lags[source_of(indicator_name(str(uid)))]
             if series.index.max() < origin - pd.DateOffset(months=lag + MAX_STALE):
                 continue
             li = np.log1p(series.reindex(grid).to_numpy(dtype=float))
@@ -256,12 +248,12 @@ def _take(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 class Blend(LogModel):
-    """The mean of a base model's change and the indicator model's (the "with" candidate).
+    """The mean of a base model's change and the indicator model's (the "blend" candidate).
 
     At origins where no indicator leads (:attr:`IndicatorModel.leads`) it is the base alone.
     """
 
-    name = "with"
+    name = "blend"
 
     def __init__(self, base: LogModel, indicator: IndicatorModel, weight: float = 0.5) -> None:
         super().__init__(base.calibration)
@@ -281,36 +273,57 @@ class Blend(LogModel):
 # -- the per-series choice ------------------------------------------------------
 
 
-def choice_from_errors(
-    errors: pd.DataFrame, as_of: pd.Timestamp, min_scored: int = MIN_SCORED
-) -> dict[int, dict[str, Any]]:
-    """Per horizon, keep ``with`` unless it lost to ``without`` on targets observed by ``as_of``.
+#: The candidates with indicators, in the order preferred while no backtest has
+#: scored them: the relay (:mod:`forecasting.relay`), then the blend.
+CANDIDATES = ("relay", "blend")
 
-    ``errors`` has ``cutoff, ds, h, ae_with, ae_without, active`` (one row per
-    past forecast; ``active``: an indicator that leads entered the fit, so
-    ``with`` differed from ``without``). Only rows with
-    ``ds <= as_of`` and ``active`` are scored; the score is the geometric
-    mean of ``ae_with / ae_without`` (errors under one count as one), and
-    ``with`` is dropped when that is 1 or more over at least ``min_scored``
-    targets. With fewer, ``with`` is kept: it differs from ``without`` only
-    where an indicator leads, and on ``bench/indicators.py`` (2021-2024) that
-    default beat ``without`` at every horizon, where requiring a won backtest
-    first lost at h1 (0.9748 against 0.9747). The rule was picked on that
-    same bench, among four.
-    Where ``errors`` has the random walk's ``ae_rw`` too, each candidate's own
-    score against it is given beside (``with_rel_mae``, ``without_rel_mae``).
+
+def choice_from_errors(
+    errors: pd.DataFrame,
+    as_of: pd.Timestamp,
+    min_scored: int = MIN_SCORED,
+    available: Collection[str] = CANDIDATES,
+) -> dict[int, dict[str, Any]]:
+    """Per horizon, the candidate to serve: the best one not beaten by ``without``.
+
+    ``errors`` has ``cutoff, ds, h, ae_without`` and, per candidate ``c`` of
+    :data:`CANDIDATES` it holds, ``ae_c`` and ``active_c`` (an indicator
+    entered ``c`` at that origin, so it differed from ``without``). A
+    candidate is scored on its active rows with ``ds <= as_of``: the
+    geometric mean of ``ae_c / ae_without`` (errors under one count as one).
+    It is out where that is 1 or more over at least ``min_scored`` targets.
+    Of the others, one scored on ``min_scored`` targets or more wins by its
+    score; one scored on fewer is kept by default (the order of
+    :data:`CANDIDATES`), since it differs from ``without`` only where an
+    indicator leads: on ``bench/indicators.py`` (2021-2024) that default beat
+    requiring a won backtest first. ``available`` are the candidates an
+    indicator leads in at ``as_of``; the others would serve ``without``.
+    Where ``errors`` has the random walk's ``ae_rw`` too, each one's own score
+    against it is given beside (``blend_rel_mae``, ``relay_rel_mae``, ``without_rel_mae``).
     """
-    seen = errors[(errors["ds"] <= as_of) & errors["active"].astype(bool)]
+    names = [c for c in CANDIDATES if f"ae_{c}" in errors]
+    seen = errors[errors["ds"] <= as_of]
     out: dict[int, dict[str, Any]] = {}
     for k in sorted(errors["h"].unique()):
         part = seen[seen["h"] == k]
-        rel = _rel(part["ae_with"], part["ae_without"])
-        lost = rel is not None and len(part) >= min_scored and rel >= 1.0
-        use = not lost
-        out[int(k)] = {"use": bool(use), "rel_with_vs_without": rel, "n": len(part)}
+        entry: dict[str, Any] = {}
+        ranked = []
+        for rank, c in enumerate(names):
+            scored = part[part[f"active_{c}"].astype(bool)]
+            rel = _rel(scored[f"ae_{c}"], scored["ae_without"])
+            entry[f"rel_{c}_vs_without"], entry[f"n_{c}"] = rel, len(scored)
+            if c not in available:
+                continue
+            if rel is not None and len(scored) >= min_scored:
+                if rel < 1.0:
+                    ranked.append((0, rel, c))  # won its backtest: ranked by its score
+            else:
+                ranked.append((1, float(rank), c))  # untested: kept, in order of preference
+        pick = min(ranked)[2] if ranked else "without"
+        out[int(k)] = {"pick": pick, "use": pick != "without", **entry}
         if "ae_rw" in part:
             out[int(k)] |= {
-                f"{c}_rel_mae": _rel(part[f"ae_{c}"], part["ae_rw"]) for c in ("with", "without")
+                f"{c}_rel_mae": _rel(part[f"ae_{c}"], part["ae_rw"]) for c in [*names, "without"]
             }
     return out
 
@@ -322,6 +335,35 @@ def _rel(ae: pd.Series, ae_base: pd.Series) -> float | None:
     return float(np.exp(np.log(ae.clip(lower=1.0) / ae_base.clip(lower=1.0)).mean()))
 
 
+class Candidates:
+    """The fitted candidates of one history: ``without``, the blend and the relay."""
+
+    def __init__(
+        self,
+        history: pd.DataFrame,
+        indicators: pd.DataFrame,
+        without: LogModel,
+        lags: Mapping[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.blend = Blend(without, IndicatorModel(indicators, lags=lags, **kwargs)).fit(history)
+        self.without = self.blend.base  # fitted on the same history by the blend
+        self.relay = Relay(indicators, lags=lags).fit(history)
+
+    @property
+    def active(self) -> dict[str, bool]:
+        """Which candidates an indicator enters here (elsewhere they serve ``without``)."""
+        return {"blend": self.blend.indicator.leads, "relay": self.relay.leads}
+
+    def model(self, name: str) -> LogModel:
+        """A candidate as served: ``without`` where no indicator enters it."""
+        if name == "blend":
+            return self.blend  # the blend is ``without`` itself where no indicator leads
+        if name == "relay" and self.relay.leads:
+            return self.relay
+        return self.without
+
+
 def choose(
     history: pd.DataFrame,
     indicators: pd.DataFrame,
@@ -329,14 +371,15 @@ def choose(
     h: int = 3,
     n_origins: int = 24,
     lags: Mapping[str, int] | None = None,
+    available: Collection[str] = CANDIDATES,
     **kwargs: Any,
 ) -> dict[int, dict[str, Any]]:
-    """Backtest with vs without indicators on the last ``n_origins`` monthly origins.
+    """Backtest every candidate against ``without`` on the last ``n_origins`` monthly origins.
 
     Every past origin sees only its own history, the indicator months
     public then and ``without(origin)``; targets after the history's end are
-    not scored. Returns
-    :func:`choice_from_errors` as of the history's last month.
+    not scored. Returns :func:`choice_from_errors` as of the history's last
+    month, among the ``available`` candidates (those an indicator leads in then).
     """
     history = history.reset_index(drop=True)
     rows = []
@@ -344,40 +387,31 @@ def choose(
     for t in range(max(24, last - n_origins - h + 1), last):
         past = history.iloc[: t + 1]
         cutoff = pd.Timestamp(past["ds"].iloc[-1])
-        ind = known_at(indicators, cutoff, lags)
-        w = Blend(without(cutoff), IndicatorModel(ind, lags=lags, **kwargs)).fit(past)
-        # "without" is the blend's base, already fitted on the same history; both are
-        # scored as served (LogModel.point: the counts on the reporting grid)
-        pw, po = w.point(h), w.base.point(h)
+        known = known_at(indicators, cutoff, lags)
+        fitted = Candidates(past, known, without(cutoff), lags, **kwargs)
+        points = {c: fitted.model(c).point(h) for c in ("without", *CANDIDATES)}
+        active = fitted.active
         y_origin = float(history["y"].iloc[t])
-        for k in range(1, h + 1):
-            if t + k > last:
-                break
+        for k in range(1, min(h, last - t) + 1):
             y = float(history["y"].iloc[t + k])
-            rows.append(
-                {
-                    "cutoff": cutoff,
-                    "ds": pd.Timestamp(history["ds"].iloc[t + k]),
-                    "h": k,
-                    "ae_with": abs(y - pw[k - 1]),
-                    "ae_without": abs(y - po[k - 1]),
-                    "ae_rw": abs(y - y_origin),
-                    "active": w.indicator.leads,
-                }
-            )
-    columns = ["cutoff", "ds", "h", "ae_with", "ae_without", "ae_rw", "active"]
+            row = {"cutoff": cutoff, "ds": pd.Timestamp(history["ds"].iloc[t + k]), "h": k}
+            row |= {f"ae_{c}": abs(y - p[k - 1]) for c, p in points.items()}
+            row |= {f"active_{c}": active[c] for c in CANDIDATES}
+            rows.append(row | {"ae_rw": abs(y - y_origin)})
+    columns = ["cutoff", "ds", "h", "ae_without", "ae_rw"]
+    columns += [f"{p}_{c}" for c in CANDIDATES for p in ("ae", "active")]
     errors = pd.DataFrame(rows, columns=columns)
     if errors.empty:
-        return {k: {"use": False, "rel_with_vs_without": None, "n": 0} for k in range(1, h + 1)}
-    return choice_from_errors(errors, pd.Timestamp(history["ds"].iloc[-1]))
+        errors = pd.DataFrame({"h": range(1, h + 1)}).reindex(columns=columns)
+    return choice_from_errors(errors, pd.Timestamp(history["ds"].iloc[-1]), available=available)
 
 
 class Leading(LogModel):
     """The served model with the per-series, per-horizon indicator choice applied.
 
-    Fits :func:`choose` on the history, then the chosen candidate per
-    horizon; :attr:`metadata` holds the choice, both scores and the
-    indicators used with their leads.
+    Fits :func:`choose` on the history, then every candidate; :meth:`delta`
+    serves the one chosen per horizon, and :attr:`metadata` holds the
+    choice, the scores and the indicators each candidate used.
     """
 
     name = "leading"
@@ -400,17 +434,18 @@ class Leading(LogModel):
     def _fit(self, history: pd.DataFrame) -> None:
         cutoff = pd.Timestamp(history["ds"].iloc[-1])
         ind = known_at(self.indicators, cutoff, self.lags)
+        self.fitted_ = Candidates(history, ind, self.without(cutoff), self.lags, **self.kwargs)
+        available = [c for c, on in self.fitted_.active.items() if on]
         choice = choose(
-            history, ind, self.without, self.h, self.n_origins, self.lags, **self.kwargs
+            history, ind, self.without, self.h, self.n_origins, self.lags, available, **self.kwargs
         )
-        self.with_ = Blend(self.without(cutoff), IndicatorModel(ind, lags=self.lags, **self.kwargs))
-        self.with_.fit(history)
-        self.without_ = self.with_.base  # fitted on the same history already
+        self.without_ = self.fitted_.without
         self.choice_ = choice
         self.metadata = {
-            "choice": {k: ("with" if c["use"] else "without") for k, c in choice.items()},
+            "choice": {k: c["pick"] for k, c in choice.items()},
             "scores": choice,
-            "indicators": self.with_.indicator.used_,
+            "indicators": self.fitted_.blend.indicator.used_,
+            "relay": self.fitted_.relay.news_,
             "as_of": cutoff.strftime("%Y-%m"),
         }
 
@@ -425,6 +460,7 @@ class Leading(LogModel):
         return {**self.__dict__, "without": None}
 
     def delta(self, h: int) -> np.ndarray:
-        dw, do = self.with_.delta(h), self.without_.delta(h)
-        use = [self.choice_.get(min(k, self.h), {}).get("use", False) for k in range(1, h + 1)]
-        return np.where(use, dw, do)
+        choice = [self.choice_.get(min(k, self.h), {}) for k in range(1, h + 1)]
+        picks = [c.get("pick", "without") for c in choice]
+        deltas = {p: self.fitted_.model(p).delta(h) for p in set(picks)}
+        return np.array([deltas[p][k] for k, p in enumerate(picks)])

@@ -325,10 +325,11 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
 
 
 def indicator_metadata(model: Leading) -> dict[str, Any]:
-    """The with/without choice per horizon, both scores and the indicators used, for JSON.
+    """The candidate served per horizon, the scores and the indicators used, for JSON.
 
     Scores are AvgRelMAE against the random walk over the backtest's scored
-    targets (months when an indicator entered the fit), and their ratio.
+    targets (months when an indicator entered the candidate), and each
+    candidate's ratio to the model without indicators.
     """
     meta = model.metadata
     return {
@@ -336,14 +337,14 @@ def indicator_metadata(model: Leading) -> dict[str, Any]:
         "choice": {f"h{k}": v for k, v in meta["choice"].items()},
         "scores": {
             f"h{k}": {
-                "with_rel_mae": c.get("with_rel_mae"),
-                "without_rel_mae": c.get("without_rel_mae"),
-                "with_vs_without": c["rel_with_vs_without"],
-                "n": c["n"],
+                **{f"{c}_rel_mae": s.get(f"{c}_rel_mae") for c in ("blend", "relay", "without")},
+                **{f"{c}_vs_without": s.get(f"rel_{c}_vs_without") for c in ("blend", "relay")},
+                **{f"n_{c}": s.get(f"n_{c}") for c in ("blend", "relay")},
             }
-            for k, c in meta["scores"].items()
+            for k, s in meta["scores"].items()
         },
         "indicators": meta["indicators"],
+        "relay": meta["relay"],
     }
 
 

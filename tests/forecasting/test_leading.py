@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from forecasting.indicators import indicator_frame
-from forecasting.ingest import ingest
 from forecasting.leading import (
     Blend,
     IndicatorModel,
@@ -20,29 +17,6 @@ from forecasting.leading import (
 )
 from forecasting.models import RandomWalk
 from forecasting.store import Store
-from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD, DATA
-
-CN = "CN:southwest:all"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    db = tmp_path_factory.mktemp("leading") / "store.db"
-    s = Store(f"sqlite:///{db}")
-    for path in (CBP_STATE_OLD, CBP_STATE_NEW, *sorted((DATA / "transit").glob("*.csv"))):
-        ingest(s, str(Path(path)))
-    return s
-
-
-@pytest.fixture(scope="module")
-def china(store: Store) -> pd.DataFrame:
-    frame = store.series_frame([CN])
-    return frame.reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def china_indicators(store: Store) -> pd.DataFrame:
-    return citizenship_indicators(indicator_frame(store), "CN")
 
 
 def upto(frame: pd.DataFrame, month: str) -> pd.DataFrame:
@@ -140,30 +114,30 @@ def test_choice_scores_only_targets_observed_by_the_origin() -> None:
             "cutoff": months,
             "ds": months + pd.DateOffset(months=1),
             "h": 1,
-            "ae_with": [10.0] * 8 + [1000.0] * 2,
+            "ae_blend": [10.0] * 8 + [1000.0] * 2,
             "ae_without": [20.0] * 10,
-            "active": True,
+            "active_blend": True,
         }
     )
     early = choice_from_errors(errors, pd.Timestamp("2023-09-01"))
-    assert early[1]["use"] and early[1]["n"] == 8
-    assert early[1]["rel_with_vs_without"] == pytest.approx(0.5)
+    assert early[1]["pick"] == "blend" and early[1]["n_blend"] == 8
+    assert early[1]["rel_blend_vs_without"] == pytest.approx(0.5)
     late = choice_from_errors(errors, pd.Timestamp("2023-11-01"))
-    assert late[1]["n"] == 10 and late[1]["rel_with_vs_without"] > 0.5
+    assert late[1]["n_blend"] == 10 and late[1]["rel_blend_vs_without"] > 0.5
 
 
-def test_with_is_dropped_only_where_enough_scored_targets_say_it_lost() -> None:
+def test_blend_is_dropped_only_where_enough_scored_targets_say_it_lost() -> None:
     months = pd.date_range("2023-01-01", periods=8, freq="MS")
 
-    def errors(ae_with: float, n: int) -> pd.DataFrame:
+    def errors(ae_blend: float, n: int) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "cutoff": months[:n],
                 "ds": months[:n] + pd.DateOffset(months=1),
                 "h": 1,
-                "ae_with": ae_with,
+                "ae_blend": ae_blend,
                 "ae_without": 20.0,
-                "active": True,
+                "active_blend": True,
             }
         )
 
@@ -179,8 +153,10 @@ def test_leading_keeps_the_choice_and_both_scores(
     model = Leading(china_indicators, n_origins=12).fit(upto(china, "2024-06"))
     meta = model.metadata
     assert set(meta["choice"]) == {1, 2, 3}
-    assert set(meta["choice"].values()) <= {"with", "without"}
-    assert {"rel_with_vs_without", "n", "use"} <= set(meta["scores"][1])
+    assert set(meta["choice"].values()) <= {"blend", "relay", "without"}
+    for c in ("blend", "relay"):
+        assert {f"rel_{c}_vs_without", f"n_{c}", "use", "pick"} <= set(meta["scores"][1])
+    assert set(meta["relay"]) <= {"panama-darien:CN", "entries-ECU:CN"}
     assert meta["as_of"] == "2024-06"
     assert "panama-darien:CN" in meta["indicators"]
     forecast = model.predict(3)

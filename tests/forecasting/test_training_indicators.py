@@ -80,7 +80,7 @@ def test_leading_refits_the_model_without_as_of_each_origin(store_path: Path) ->
         end - pd.DateOffset(months=k) for k in range(14, 0, -1)
     ]
     scores = model.metadata["scores"][1]
-    assert scores["n"] > 0 and scores["with_rel_mae"] is not None
+    assert scores["n_blend"] > 0 and scores["blend_rel_mae"] is not None
     assert scores["without_rel_mae"] == pytest.approx(1.0)  # the random walk against itself
     assert model.chosen_name == "rw+indicators"
     darien = model.metadata["indicators"]["panama-darien:CN"]
@@ -151,12 +151,14 @@ def test_the_setting_trains_with_indicators_and_the_flag_turns_them_off(
     assert sw["model"]["kind"].endswith("+indicators")
     meta = sw["model"]["metrics"]["indicators"]
     assert set(meta["choice"]) == {"h1", "h2", "h3"}
-    assert set(meta["choice"].values()) <= {"with", "without"}
+    assert set(meta["choice"].values()) <= {"blend", "relay", "without"}
     assert meta["as_of"] == "2025-11"
-    assert {"with_rel_mae", "without_rel_mae", "with_vs_without", "n"} == set(meta["scores"]["h1"])
-    assert meta["scores"]["h1"]["n"] >= 6  # months when the indicators were still reported
+    assert {"blend_rel_mae", "relay_rel_mae", "without_rel_mae", "blend_vs_without"} <= set(
+        meta["scores"]["h1"]
+    )
+    assert meta["scores"]["h1"]["n_blend"] >= 6  # months when the indicators were still reported
     # every transit file ends in 2025-04: by 2025-11 the indicators count as stopped
-    assert meta["indicators"] == {}
+    assert meta["indicators"] == {} and meta["relay"] == {}
     northern = json.loads(
         bordercast(tmp_path, store_path, "forecast", "CN", "--region", "northern", "--json").stdout
     )
