@@ -283,6 +283,7 @@ def choice_from_errors(
     as_of: pd.Timestamp,
     min_scored: int = MIN_SCORED,
     available: Collection[str] = CANDIDATES,
+    h: int = 1,
 ) -> dict[int, dict[str, Any]]:
     """Per horizon, the candidate to serve: the best one not beaten by ``without``.
 
@@ -299,12 +300,14 @@ def choice_from_errors(
     requiring a won backtest first. ``available`` are the candidates an
     indicator leads in at ``as_of``; the others would serve ``without``.
     Where ``errors`` has the random walk's ``ae_rw`` too, each one's own score
-    against it is given beside (``blend_rel_mae``, ``relay_rel_mae``, ``without_rel_mae``).
+    against it is given beside: ``blend_rel_mae`` and ``relay_rel_mae`` on
+    their active rows, ``without_rel_mae`` on the rows where either was.
+    Horizons up to ``h`` that ``errors`` lacks serve ``without``.
     """
     names = [c for c in CANDIDATES if f"ae_{c}" in errors]
     seen = errors[errors["ds"] <= as_of]
     out: dict[int, dict[str, Any]] = {}
-    for k in sorted(errors["h"].unique()):
+    for k in range(1, max(h, *errors["h"].dropna().astype(int), 0) + 1):
         part = seen[seen["h"] == k]
         entry: dict[str, Any] = {}
         ranked = []
@@ -312,6 +315,8 @@ def choice_from_errors(
             scored = part[part[f"active_{c}"].astype(bool)]
             rel = _rel(scored[f"ae_{c}"], scored["ae_without"])
             entry[f"rel_{c}_vs_without"], entry[f"n_{c}"] = rel, len(scored)
+            if "ae_rw" in part:
+                entry[f"{c}_rel_mae"] = _rel(scored[f"ae_{c}"], scored["ae_rw"])
             if c not in available:
                 continue
             if rel is not None and len(scored) >= min_scored:
@@ -320,11 +325,10 @@ def choice_from_errors(
             else:
                 ranked.append((1, float(rank), c))  # untested: kept, in order of preference
         pick = min(ranked)[2] if ranked else "without"
-        out[int(k)] = {"pick": pick, "use": pick != "without", **entry}
+        out[k] = {"pick": pick, "use": pick != "without", **entry}
         if "ae_rw" in part:
-            out[int(k)] |= {
-                f"{c}_rel_mae": _rel(part[f"ae_{c}"], part["ae_rw"]) for c in [*names, "without"]
-            }
+            either = part[part[[f"active_{c}" for c in names]].astype(bool).any(axis=1)]
+            out[k]["without_rel_mae"] = _rel(either["ae_without"], either["ae_rw"])
     return out
 
 
@@ -401,9 +405,8 @@ def choose(
     columns = ["cutoff", "ds", "h", "ae_without", "ae_rw"]
     columns += [f"{p}_{c}" for c in CANDIDATES for p in ("ae", "active")]
     errors = pd.DataFrame(rows, columns=columns)
-    if errors.empty:
-        errors = pd.DataFrame({"h": range(1, h + 1)}).reindex(columns=columns)
-    return choice_from_errors(errors, pd.Timestamp(history["ds"].iloc[-1]), available=available)
+    as_of = pd.Timestamp(history["ds"].iloc[-1])
+    return choice_from_errors(errors, as_of, available=available, h=h)
 
 
 class Leading(LogModel):
@@ -458,6 +461,19 @@ class Leading(LogModel):
     def __getstate__(self) -> dict[str, Any]:
         # the factory may hold every origin's global model; a fitted model predicts without it
         return {**self.__dict__, "without": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "fitted_" not in state and "with_" in state:
+            # pickled before the relay (0.2.0): the blend or ``without`` per horizon, as then
+            fitted = Candidates.__new__(Candidates)
+            fitted.blend, fitted.without = state.pop("with_"), state["without_"]
+            fitted.relay = Relay(state["indicators"], lags=state["lags"])  # unfitted: never leads
+            state["fitted_"] = fitted
+            state["choice_"] = {
+                k: {**c, "pick": "blend" if c["use"] else "without"}
+                for k, c in state["choice_"].items()
+            }
+        self.__dict__.update(state)
 
     def delta(self, h: int) -> np.ndarray:
         choice = [self.choice_.get(min(k, self.h), {}) for k in range(1, h + 1)]

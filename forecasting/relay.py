@@ -6,7 +6,10 @@ border in November: China's Darién count doubled from September to October
 October to November (410 to 520, USBP). :class:`Relay` forecasts
 the encounters as their last value moved by :data:`ELASTICITY` times the
 indicators' change over the months they lead by and are already public
-(the mean over the indicators that qualify), at every horizon.
+(the mean over the indicators that qualify), at every horizon. The spans
+differ: the Darién's change is over one month, Ecuador's entries' over
+two, so the latter already holds what the encounters will show over the
+next two months; both are applied alike to every horizon, as a level shift.
 
 What qualifies, as of the origin ``t`` and with only months public then:
 

@@ -176,9 +176,7 @@ def plan(
     cv = cross_validate(
         frame[frame["unique_id"].isin(tested)], candidates, origins, 6, LEVELS, n_jobs=n_jobs
     )
-    chosen = choose(cv)
-    calibration = pooled_calibration(cv, chosen, LEVELS)
-    cv = served_bands(cv, LEVELS)  # the published coverage is that of the served bands
+    published = outcome(cv)
     indicators = indicator_frame(store, as_of=as_of) if with_indicators else None
     return TrainingPlan(
         frame=frame,
@@ -186,15 +184,41 @@ def plan(
         data_hash=frame_hash(frame),
         series_ids=sorted(wanted),
         stopped=stopped,
-        chosen=chosen,
+        chosen=published.chosen,
         global_model=global_model,
-        calibration=calibration,
+        calibration=published.calibration,
         events=events,
-        summary=_records(summarize(voters(cv))),
-        metrics=_series_metrics(evaluate(cv)),
+        summary=published.summary,
+        metrics=published.metrics,
         indicators=indicators,
         origin_globals={**globals_, cutoff: global_model} if with_indicators else {},
     )
+
+
+@dataclass
+class Outcome:
+    """What a plan takes from its backtest: the served model, its bands and the figures."""
+
+    chosen: str
+    calibration: AnyCalibration
+    summary: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, dict[str, Any]]]
+
+
+def outcome(cv: pd.DataFrame) -> Outcome:
+    """Choose, calibrate and publish from one backtest.
+
+    The published figures are those of what is served: coverage of the
+    bands as served as of each backtest origin (:func:`served_bands`, not
+    each model's own), and the summary over the series that chose
+    (:func:`voters`), so a store of tiny citizenships does not set the
+    figures a desk officer reads.
+    """
+    chosen = choose(cv)
+    calibration = pooled_calibration(cv, chosen, LEVELS)
+    served = served_bands(cv, LEVELS)
+    summary = _records(summarize(voters(served)))
+    return Outcome(chosen, calibration, summary, _series_metrics(evaluate(served)))
 
 
 def voters(cv: pd.DataFrame, min_count: int = CHOICE_MIN_COUNT) -> pd.DataFrame:

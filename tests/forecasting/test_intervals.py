@@ -21,7 +21,7 @@ from forecasting.intervals import (
     served_bands,
 )
 from forecasting.readers import read
-from forecasting.training import choose
+from forecasting.training import CHOICE_MIN_COUNT, choose, outcome
 from tests.conftest import WORKBOOK
 
 pytestmark = pytest.mark.slow
@@ -154,3 +154,27 @@ def test_backtest_bands_are_the_served_ones_as_of_each_origin(workbook_cv) -> No
     inside = (banded["y"] >= banded["lo-80"]) & (banded["y"] <= banded["hi-80"])
     scored = banded["model"].eq("rw") & banded["cutoff"].gt(first)
     assert summarize(banded).loc["rw", "cov-80"] == pytest.approx(inside[scored].mean())
+
+
+def test_a_plan_publishes_the_served_bands_over_the_series_that_chose(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+    """A training publishes the figures of the bands it serves, on the series that vote."""
+    published = outcome(workbook_cv)
+    assert published.chosen == "rw" and isinstance(published.calibration, SizedCalibration)
+    at_last = workbook_cv[workbook_cv["cutoff"] == ORIGINS[-1]]
+    last = at_last.groupby("unique_id")["y_cutoff"].first()
+    large = set(last[last >= CHOICE_MIN_COUNT].index)
+    assert 0 < len(large) < workbook_cv["unique_id"].nunique() / 2  # most series are tiny
+    bands = served_bands(workbook_cv)
+    scored = bands[bands["unique_id"].isin(large) & bands["lo-80"].notna()]
+    inside = (scored["lo-80"] <= scored["y"]) & (scored["y"] <= scored["hi-80"])
+    assert published.summary["rw"]["cov-80"] == pytest.approx(inside.mean(), abs=5e-5)
+    # neither the model's own bands nor every series' would give that figure
+    assert abs(summarize(workbook_cv).loc["rw", "cov-80"] - inside.mean()) > 0.03
+    everyone = bands[bands["lo-80"].notna()]
+    everyone_inside = (everyone["lo-80"] <= everyone["y"]) & (everyone["y"] <= everyone["hi-80"])
+    assert abs(everyone_inside.mean() - inside.mean()) > 0.02
+    # each series' published figures are of the served bands too
+    mexico = bands[(bands["unique_id"] == "MX:southwest:usbp") & bands["lo-95"].notna()]
+    hits = (mexico["lo-95"] <= mexico["y"]) & (mexico["y"] <= mexico["hi-95"])
+    mx = published.metrics["MX:southwest:usbp"]["rw"]["all"]
+    assert mx["cov-95"] == pytest.approx(hits.mean(), abs=5e-5)

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from forecasting.indicators import indicator_frame
-from forecasting.leading import Candidates, choice_from_errors, citizenship_indicators, known_at
+from forecasting.leading import (
+    Candidates,
+    Leading,
+    choice_from_errors,
+    citizenship_indicators,
+    known_at,
+)
 from forecasting.models import RandomWalk
 from forecasting.relay import ELASTICITY, Relay
 from forecasting.store import Store
@@ -95,8 +101,8 @@ def test_the_better_tested_candidate_is_served() -> None:
 
 
 def test_a_beaten_candidate_is_out_and_untested_ones_are_kept_by_preference() -> None:
-    relay_lost = errors({"blend": 30.0, "relay": 25.0}, 8)
-    choice = choice_from_errors(relay_lost, AS_OF)[1]
+    both_lost = errors({"blend": 30.0, "relay": 25.0}, 8)
+    choice = choice_from_errors(both_lost, AS_OF)[1]
     assert choice["pick"] == "without" and not choice["use"]
     untested = errors({"blend": 30.0, "relay": 30.0}, 5)
     assert choice_from_errors(untested, AS_OF)[1]["pick"] == "relay"
@@ -120,3 +126,51 @@ def test_candidates_serve_without_where_no_indicator_enters(
     assert fitted.active == {"blend": False, "relay": False}
     for name in ("blend", "relay", "without"):
         np.testing.assert_array_equal(fitted.model(name).point(3), fitted.without.point(3))
+
+
+def test_each_horizon_serves_the_candidate_picked_for_it(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """As of 2023-03 both candidates read China's indicators; horizons beyond 3 follow h3."""
+    model = Leading(china_indicators, n_origins=12).fit(upto(china, "2023-03"))
+    assert model.fitted_.active == {"blend": True, "relay": True}
+    model.choice_ = {1: {"pick": "relay"}, 2: {"pick": "blend"}, 3: {"pick": "without"}}
+    fitted = model.fitted_
+    expected = [
+        fitted.relay.delta(5)[0],
+        fitted.blend.delta(5)[1],
+        *fitted.without.delta(5)[2:],
+    ]
+    np.testing.assert_allclose(model.delta(5), expected)
+    assert len({round(float(v), 9) for v in expected[:3]}) == 3  # the three differ here
+
+
+def test_a_series_too_short_to_backtest_gets_a_choice_for_every_horizon(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """20 months: no past origin is scored, so no candidate has lost; each horizon has a pick."""
+    short = china[(china["ds"] >= "2022-01-01") & (china["ds"] <= "2023-08-01")]
+    model = Leading(china_indicators).fit(short)
+    assert set(model.choice_) == {1, 2, 3}
+    assert all(c["n_relay"] == 0 and c["n_blend"] == 0 for c in model.choice_.values())
+    assert len(model.predict(3)) == 3
+
+
+def test_a_model_pickled_before_the_relay_still_predicts(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """A registry artifact of 0.2.0 held ``with_`` (the blend) and a with/without choice."""
+    model = Leading(china_indicators, n_origins=12).fit(upto(china, "2023-03"))
+    fitted = model.fitted_
+    old = {k: v for k, v in model.__getstate__().items() if k != "fitted_"}
+    old["with_"] = fitted.blend
+    old["choice_"] = {
+        1: {"use": True, "rel_with_vs_without": 0.9, "n": 8},
+        2: {"use": False, "rel_with_vs_without": 1.1, "n": 8},
+        3: {"use": False, "rel_with_vs_without": None, "n": 0},
+    }
+    restored = Leading.__new__(Leading)
+    restored.__setstate__(old)
+    expected = [fitted.blend.delta(3)[0], *fitted.without.delta(3)[1:]]
+    np.testing.assert_allclose(restored.delta(3), expected)
+    assert not restored.fitted_.relay.leads
