@@ -9,8 +9,13 @@ data of every series, to check the plan's data hash, and loads the plan), and
 the quick refit of the series alone that the API answers where no plan is
 kept, for comparison.
 
-Run: ``.venv/bin/python bench/as_of.py [--months 2023-01 2024-06] [--db PATH]``;
-writes ``bench/results/as_of.json``. Delete ``--models`` to time the builds again.
+``--indicators`` times the same with the plans and answers of a training with
+transit indicators (``BORDERCAST_TRAIN_INDICATORS``): each southwest answer
+then backtests its candidates at 26 origins (:class:`~forecasting.leading.Leading`).
+
+Run: ``.venv/bin/python bench/as_of.py [--months 2023-01 2024-06] [--db PATH]
+[--indicators]``; writes ``bench/results/as_of[-indicators].json``. Delete
+``--models`` to time the builds again.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ def main() -> None:
     parser.add_argument("--months", nargs="+", default=["2023-01", "2024-06"])
     parser.add_argument("--db", default="/tmp/bordercast-indicators/full.db")
     parser.add_argument("--models", default="/tmp/bordercast-as-of/models")
+    parser.add_argument("--indicators", action="store_true")
     args = parser.parse_args()
     os.environ["BORDERCAST_MODEL_DIR"] = args.models
+    os.environ["BORDERCAST_TRAIN_INDICATORS"] = "1" if args.indicators else "0"
     from forecasting.forecasts import _refit, get_forecast
     from forecasting.training import plan_at
     from forecasting.vintages import Config
@@ -51,7 +58,8 @@ def main() -> None:
     store = bundled_store(Path(args.db), FILES)
     out = []
     for month in args.months:
-        _, build = timed(lambda: plan_at(store, month, Config(), build=True))  # noqa: B023
+        how = Config(indicators=args.indicators)
+        _, build = timed(lambda: plan_at(store, month, how, build=True))  # noqa: B023
         exact, quick = [], []
         for code in SERIES:
             answer, seconds = timed(
@@ -72,7 +80,8 @@ def main() -> None:
         print(json.dumps(row))
         out.append(row)
     result = {"series": list(SERIES), "months": out, "load_average_1m": os.getloadavg()[0]}
-    (ROOT / "bench" / "results" / "as_of.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "as_of-indicators.json" if args.indicators else "as_of.json"
+    (ROOT / "bench" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
