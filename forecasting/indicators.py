@@ -321,25 +321,38 @@ def relation(
         raise ValueError(f"max_lead must be 0 or more, got {max_lead}")
     cutoff = parse_month(as_of).to_period("M") if as_of is not None else None
     ind, enc = _by_month(indicator, cutoff), _by_month(encounters, cutoff)
-    best: tuple[int, float, pd.Period, pd.Period, int] | None = None
-    for lead in range(max_lead + 1):
-        shifted = pd.Series(ind.to_numpy(), index=ind.index + lead)
-        both = pd.concat([shifted.rename("i"), enc.rename("e")], axis=1, join="inner")
-        if len(both) < min_overlap or both["i"].std() == 0 or both["e"].std() == 0:
+    if ind.empty or enc.empty:
+        return no_relation()
+    # both on one grid of month ordinals: training calls this at every backtest origin
+    first = int(min(ind.index.asi8.min(), enc.index.asi8.min()))
+    size = int(max(ind.index.asi8.max(), enc.index.asi8.max())) - first + 1
+    x, y = _on_grid(ind, first, size), _on_grid(enc, first, size)
+    best: tuple[int, float, int, int, int] | None = None
+    for lead in range(min(max_lead, size - 1) + 1):
+        xi, ye = x[: size - lead], y[lead:]
+        both = np.flatnonzero(np.isfinite(xi) & np.isfinite(ye))
+        if len(both) < min_overlap or np.ptp(xi[both]) == 0 or np.ptp(ye[both]) == 0:
             continue
-        r = float(np.corrcoef(both["i"], both["e"])[0, 1])
+        r = float(np.corrcoef(xi[both], ye[both])[0, 1])
         if best is None or r > best[1]:
-            best = (lead, r, both.index.min(), both.index.max(), len(both))
+            best = (lead, r, int(both[0]) + lead, int(both[-1]) + lead, len(both))
     if best is None:
         return no_relation()
     lead, r, start, end, n = best
     return {
         "lead_months": lead,
         "correlation": round(r, 4),
-        "start": start.strftime("%Y-%m"),
-        "end": end.strftime("%Y-%m"),
+        "start": pd.Period(ordinal=first + start, freq="M").strftime("%Y-%m"),
+        "end": pd.Period(ordinal=first + end, freq="M").strftime("%Y-%m"),
         "n": n,
     }
+
+
+def _on_grid(series: pd.Series, first: int, size: int) -> np.ndarray:
+    """Values of a month-period series at ordinals ``first .. first + size - 1``; NaN elsewhere."""
+    out = np.full(size, np.nan)
+    out[series.index.asi8 - first] = series.to_numpy()
+    return out
 
 
 def _by_month(series: pd.Series, cutoff: pd.Period | None) -> pd.Series:
@@ -347,7 +360,10 @@ def _by_month(series: pd.Series, cutoff: pd.Period | None) -> pd.Series:
     out = pd.Series(
         series.to_numpy(dtype="float64"), index=pd.DatetimeIndex(series.index).to_period("M")
     ).dropna()
-    out = out.groupby(level=0).last().sort_index()
+    if not out.index.is_unique:
+        out = out.groupby(level=0).last()
+    if not out.index.is_monotonic_increasing:
+        out = out.sort_index()
     return out[out.index <= cutoff] if cutoff is not None else out
 
 
