@@ -65,8 +65,10 @@ class Settings(BaseSettings):
     train_indicators: bool = Field(
         default=False,
         description="Train the southwest series of citizenships with transit indicators "
-        "with them where a backtest over the last 26 months says they help (off: over "
-        "2021-2024 they did not beat the forecasts without them, bench/indicators.py).",
+        "with them where a backtest over the last 26 months says they help (off: exact "
+        "as-of answers then take about 2 s, bench/as_of.py --indicators, and the bundled "
+        "transit files end in 2025-04; over 2021-2024 they gained 0.4-0.7%, "
+        "bench/indicators.py).",
     )
 
     refresh_seconds: float = Field(
