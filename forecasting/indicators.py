@@ -320,21 +320,15 @@ def relation(
     if max_lead < 0:
         raise ValueError(f"max_lead must be 0 or more, got {max_lead}")
     cutoff = parse_month(as_of).to_period("M") if as_of is not None else None
-    ind, enc = _by_month(indicator, cutoff), _by_month(encounters, cutoff)
-    if ind.empty or enc.empty:
+    grid = _month_grid(_by_month(indicator, cutoff), _by_month(encounters, cutoff))
+    if grid is None:
         return no_relation()
-    # both on one grid of month ordinals: training calls this at every backtest origin
-    first = int(min(ind.index.asi8.min(), enc.index.asi8.min()))
-    size = int(max(ind.index.asi8.max(), enc.index.asi8.max())) - first + 1
-    x, y = _on_grid(ind, first, size), _on_grid(enc, first, size)
+    first, x, y = grid
     best: tuple[int, float, int, int, int] | None = None
-    for lead in range(min(max_lead, size - 1) + 1):
-        xi, ye = x[: size - lead], y[lead:]
-        both = np.flatnonzero(np.isfinite(xi) & np.isfinite(ye))
-        if len(both) < min_overlap or np.ptp(xi[both]) == 0 or np.ptp(ye[both]) == 0:
-            continue
-        r = float(np.corrcoef(xi[both], ye[both])[0, 1])
-        if best is None or r > best[1]:
+    for lead in range(max_lead + 1):
+        found = _corr_at(x, y, lead, min_overlap)
+        if found is not None and (best is None or found[0] > best[1]):
+            r, both = found
             best = (lead, r, int(both[0]) + lead, int(both[-1]) + lead, len(both))
     if best is None:
         return no_relation()
@@ -346,6 +340,46 @@ def relation(
         "end": pd.Period(ordinal=first + end, freq="M").strftime("%Y-%m"),
         "n": n,
     }
+
+
+def correlation_at(
+    indicator: pd.Series, encounters: pd.Series, lead: int, min_overlap: int = MIN_OVERLAP
+) -> float | None:
+    """The level correlation :func:`relation` takes at one given lead (unrounded).
+
+    None where fewer than ``min_overlap`` months pair up or either side is constant.
+    """
+    grid = _month_grid(_by_month(indicator, None), _by_month(encounters, None))
+    if grid is None:
+        return None
+    found = _corr_at(grid[1], grid[2], lead, min_overlap)
+    return None if found is None else found[0]
+
+
+def _month_grid(ind: pd.Series, enc: pd.Series) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """Both series on one grid of month ordinals (the first one, then each one's values).
+
+    Training measures relations at every backtest origin, so this is numpy, not a
+    pandas join per lead.
+    """
+    if ind.empty or enc.empty:
+        return None
+    first = int(min(ind.index.asi8.min(), enc.index.asi8.min()))
+    size = int(max(ind.index.asi8.max(), enc.index.asi8.max())) - first + 1
+    return first, _on_grid(ind, first, size), _on_grid(enc, first, size)
+
+
+def _corr_at(
+    x: np.ndarray, y: np.ndarray, lead: int, min_overlap: int
+) -> tuple[float, np.ndarray] | None:
+    """Correlation of ``x`` at ``m`` with ``y`` at ``m + lead``, and the positions ``m`` paired."""
+    if lead >= len(x):
+        return None
+    xi, ye = x[: len(x) - lead], y[lead:]
+    both = np.flatnonzero(np.isfinite(xi) & np.isfinite(ye))
+    if len(both) < min_overlap or np.ptp(xi[both]) == 0 or np.ptp(ye[both]) == 0:
+        return None
+    return float(np.corrcoef(xi[both], ye[both])[0, 1]), both
 
 
 def _on_grid(series: pd.Series, first: int, size: int) -> np.ndarray:

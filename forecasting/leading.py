@@ -307,7 +307,8 @@ def choice_from_errors(
     names = [c for c in CANDIDATES if f"ae_{c}" in errors]
     seen = errors[errors["ds"] <= as_of]
     out: dict[int, dict[str, Any]] = {}
-    for k in range(1, max(h, *errors["h"].dropna().astype(int), 0) + 1):
+    longest = int(errors["h"].max()) if errors["h"].notna().any() else 0
+    for k in range(1, max(h, longest) + 1):
         part = seen[seen["h"] == k]
         entry: dict[str, Any] = {}
         ranked = []

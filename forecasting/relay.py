@@ -41,7 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.indicators import indicator_name, known_at, publication_lags, source_of
+from forecasting.indicators import (
+    correlation_at,
+    indicator_name,
+    known_at,
+    publication_lags,
+    source_of,
+)
 from forecasting.intervals import AnyCalibration
 from forecasting.models import LogModel
 
@@ -53,21 +59,6 @@ ELASTICITY = 0.3
 
 #: Least correlation of the log levels at the lead for an indicator to be read.
 MIN_CORR = 0.5
-
-#: Fewest month pairs a correlation is taken over.
-MIN_OVERLAP = 12
-
-
-def lagged_corr(a: pd.Series, b: pd.Series, lead: int) -> float | None:
-    """Correlation of ``a`` at month ``m`` with ``b`` at ``m + lead``; None when too few or flat.
-
-    Both are indexed by month starts; missing months are left out, never read as zero.
-    """
-    shifted = pd.Series(a.to_numpy(), index=a.index + pd.DateOffset(months=lead))
-    both = pd.concat([shifted, b], axis=1, join="inner").dropna()
-    if len(both) < MIN_OVERLAP or both.iloc[:, 0].std() == 0 or both.iloc[:, 1].std() == 0:
-        return None
-    return float(np.corrcoef(both.iloc[:, 0], both.iloc[:, 1])[0, 1])
 
 
 class Relay(LogModel):
@@ -124,7 +115,7 @@ class Relay(LogModel):
         last, aligned = origin - pd.DateOffset(months=lag), origin - pd.DateOffset(months=lead)
         if last not in counts.index or aligned not in counts.index:
             return None  # a source that stopped, or a gap: nothing to pass on
-        level_corr = lagged_corr(counts, encounters, lead)
+        level_corr = correlation_at(counts, encounters, lead)
         if level_corr is None or level_corr < MIN_CORR:
             return None
         return {

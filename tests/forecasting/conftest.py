@@ -16,6 +16,11 @@ from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD, DATA
 CN = "CN:southwest:all"
 
 
+def upto(frame: pd.DataFrame, month: str) -> pd.DataFrame:
+    """The rows of a long frame up to and including ``month``: a history as of then."""
+    return frame[frame["ds"] <= pd.Timestamp(month)]
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     db = tmp_path_factory.mktemp("transit") / "store.db"

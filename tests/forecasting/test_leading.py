@@ -1,4 +1,4 @@
-"""The indicator model and the with/without choice, on the bundled CBP and transit data."""
+"""The indicator model, the blend and the choice, on the bundled CBP and transit data."""
 
 from __future__ import annotations
 
@@ -17,10 +17,7 @@ from forecasting.leading import (
 )
 from forecasting.models import RandomWalk
 from forecasting.store import Store
-
-
-def upto(frame: pd.DataFrame, month: str) -> pd.DataFrame:
-    return frame[frame["ds"] <= pd.Timestamp(month)]
+from tests.forecasting.conftest import upto
 
 
 def test_only_the_three_sources_of_the_citizenship(china_indicators: pd.DataFrame) -> None:

@@ -14,13 +14,10 @@ from forecasting.leading import (
     citizenship_indicators,
     known_at,
 )
-from forecasting.models import RandomWalk
+from forecasting.models import RandomWalk, SeasonalNaive
 from forecasting.relay import ELASTICITY, Relay
 from forecasting.store import Store
-
-
-def upto(frame: pd.DataFrame, month: str) -> pd.DataFrame:
-    return frame[frame["ds"] <= pd.Timestamp(month)]
+from tests.forecasting.conftest import upto
 
 
 def test_the_darien_collapse_of_august_2024_is_passed_on(
@@ -122,8 +119,11 @@ def test_candidates_serve_without_where_no_indicator_enters(
     china: pd.DataFrame, china_indicators: pd.DataFrame
 ) -> None:
     known = known_at(china_indicators, pd.Timestamp("2025-08-01"))
-    fitted = Candidates(upto(china, "2025-08"), known, RandomWalk())
+    history = upto(china, "2025-08")
+    fitted = Candidates(history, known, SeasonalNaive())
     assert fitted.active == {"blend": False, "relay": False}
+    # "without" here differs from the random walk an idle relay or blend would give
+    assert not np.array_equal(fitted.without.point(3), RandomWalk().fit(history).point(3))
     for name in ("blend", "relay", "without"):
         np.testing.assert_array_equal(fitted.model(name).point(3), fitted.without.point(3))
 
