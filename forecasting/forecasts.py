@@ -334,9 +334,9 @@ def scenario_forecast(
 
     The events' effect is measured by Prophet with the policy regressors,
     fitted twice on the same history (calendar as it is, calendar edited);
-    the indicator paths' effect by the indicator model, stepped twice over
-    the indicators (carried forward, edited; see
-    :mod:`forecasting.indicator_scenarios`). The sum of the two differences
+    the indicator paths' effect by the relay (:class:`~forecasting.relay.Relay`),
+    read month by month twice over the indicators (carried forward, edited;
+    see :mod:`forecasting.indicator_scenarios`). The sum of the two differences
     on the log scale shifts the current model's forecast and its interval.
     So the baseline is exactly what the service serves, and the scenario
     differs from it by the edits alone; without edits it equals the baseline.

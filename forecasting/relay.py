@@ -71,6 +71,16 @@ class Relay(LogModel):
         citizenship; rows not public at the history's last month are dropped at fit.
     lags : mapping, optional
         Publication lags by source, overriding ``PUBLICATION_LAG``.
+
+    Attributes
+    ----------
+    news_ : dict
+        Per qualifying indicator id: ``lead_months``, ``lag_months``,
+        ``level_correlation``, the months ``from`` and ``to`` and the
+        ``log_change`` between them (rounded to 4 places, as :meth:`delta` reads it).
+    skipped_ : dict
+        Per indicator of the route's with months public at the origin that
+        did not qualify: why, in words.
     """
 
     name = "relay"
@@ -89,35 +99,51 @@ class Relay(LogModel):
         self.elasticity = elasticity
         self.route_leads = dict(LEADS if leads is None else leads)
         self.news_: dict[str, dict[str, Any]] = {}
+        self.skipped_: dict[str, str] = {}
 
     def _fit(self, history: pd.DataFrame) -> None:
         assert self.z_ is not None and self.ds_ is not None
         origin = self.ds_[-1]
         encounters = pd.Series(self.z_, index=self.ds_)
         known = known_at(self.indicators, origin, self.lags)
-        self.news_ = {}
+        self.news_, self.skipped_ = {}, {}
         for uid, part in known.groupby("unique_id", sort=True):
             name = indicator_name(str(uid))
             if name not in self.route_leads:
                 continue
             counts = pd.Series(np.log1p(part["y"].to_numpy(dtype=float)), index=part["ds"])
             news = self._news(counts, encounters, origin, name)
-            if news is not None:
+            if isinstance(news, str):
+                self.skipped_[str(uid)] = news
+            else:
                 self.news_[str(uid)] = news
 
     def _news(
         self, counts: pd.Series, encounters: pd.Series, origin: pd.Timestamp, name: str
-    ) -> dict[str, Any] | None:
-        """What one indicator shows of the coming months, if it qualifies (module docstring)."""
+    ) -> dict[str, Any] | str:
+        """What one indicator shows of the coming months if it qualifies, else why not.
+
+        The reasons are those of the module docstring, worded for a reader
+        (:mod:`forecasting.indicator_scenarios` reports them in its notes).
+        """
         lag, lead = self.lags[source_of(name)], self.route_leads[name]
         if lead <= lag:
-            return None
+            return f"its lead ({lead}) does not exceed its publication lag ({lag}): no news"
         last, aligned = origin - pd.DateOffset(months=lag), origin - pd.DateOffset(months=lead)
         if last not in counts.index or aligned not in counts.index:
-            return None  # a source that stopped, or a gap: nothing to pass on
+            # a source that stopped, or a gap: nothing to pass on
+            return (
+                f"its months {aligned:%Y-%m} and {last:%Y-%m} are not both public at "
+                f"{origin:%Y-%m} (last published: {counts.index.max():%Y-%m})"
+            )
         level_corr = correlation_at(counts, encounters, lead)
-        if level_corr is None or level_corr < MIN_CORR:
-            return None
+        if level_corr is None:
+            return f"too few months beside the encounters to correlate at lead {lead}"
+        if level_corr < MIN_CORR:
+            return (
+                f"its log-level correlation with the encounters at lead {lead} "
+                f"({level_corr:.4f}) is below {MIN_CORR}"
+            )
         return {
             "lead_months": lead,
             "lag_months": lag,
@@ -132,8 +158,15 @@ class Relay(LogModel):
         """Whether any indicator qualified (else the relay is the random walk)."""
         return bool(self.news_)
 
-    def delta(self, h: int) -> np.ndarray:
+    def shift(self, changes: Mapping[str, float]) -> float:
+        """The log1p move of the last value: :attr:`elasticity` times the mean change.
+
+        ``changes`` holds a log1p change per indicator of :attr:`news_` (others
+        are not read); with no indicator qualified the move is 0.
+        """
         if not self.news_:
-            return np.zeros(h)
-        change = np.mean([n["log_change"] for n in self.news_.values()])
-        return np.full(h, self.elasticity * change)
+            return 0.0
+        return float(self.elasticity * np.mean([changes[uid] for uid in self.news_]))
+
+    def delta(self, h: int) -> np.ndarray:
+        return np.full(h, self.shift({uid: n["log_change"] for uid, n in self.news_.items()}))

@@ -361,7 +361,7 @@ class IndicatorPathPoint(BaseModel):
 
 
 class IndicatorPathOut(BaseModel):
-    """An indicator path the scenario used, with what the indicator model made of it."""
+    """An indicator path the scenario used, with what the relay made of it."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -374,9 +374,11 @@ class IndicatorPathOut(BaseModel):
         description="The indicator's last month public at the forecast's data cut-off."
     )
     lag_months: int = Field(description="Months after CBP's month M that its month M is public.")
-    lead_months: int | None = Field(description="How far the indicator leads the encounters.")
-    correlation: float | None = Field(description="Level correlation at that lead.")
-    used: bool = Field(description="Whether the indicator model reads it (else no effect).")
+    lead_months: int | None = Field(
+        description="The route's lead on the encounters (null for a source the relay never reads)."
+    )
+    correlation: float | None = Field(description="Log-level correlation at that lead.")
+    used: bool = Field(description="Whether the relay reads it (else no effect).")
     note: str = Field("", description="Why the path moves the forecast little or not at all.")
     path: list[IndicatorPathPoint]
     effect: list[IndicatorEffectPoint] = Field(description="This path's effect alone, per month.")

@@ -1,8 +1,12 @@
-"""Scenario forecasts on a transit indicator path, on the bundled OHSS and transit data.
+"""Scenario forecasts on a transit indicator path, asked of the relay, on the bundled data.
 
-China's southwest USBP series ends in 2024-11 in the workbook, where the
-Darién count (82) is public with CBP's month and leads the encounters by one
-month: a cut from 2024-12 can first move 2025-01.
+The exact figures are on the CBP state releases with the transit files
+(``tests/forecasting/conftest.py``): China's southwest encounters as of
+2024-06, when the relay reads the Darién count (lead 1) and Ecuador's
+entries (lead 2), both public with CBP's month. Each expected figure is
+computed here from the counts, as the module docstring says the shift is
+measured. The refusals and the served forecast use the OHSS workbook, where
+China's southwest USBP series ends in 2024-11 (its Darién count: 82).
 """
 
 from __future__ import annotations
@@ -18,137 +22,317 @@ import pytest
 from forecasting.errors import ConfigError, UnknownSeries
 from forecasting.forecasts import get_forecast, scenario_forecast
 from forecasting.indicator_scenarios import (
-    PathModel,
+    PathRelay,
     carried,
+    indicator_effect,
     indicator_scenario,
     parse_edit,
     parse_edits,
 )
-from forecasting.indicators import indicator_frame
+from forecasting.indicators import indicator_frame, known_at
 from forecasting.ingest import ingest
-from forecasting.leading import IndicatorModel, citizenship_indicators, known_at
+from forecasting.leading import citizenship_indicators
+from forecasting.relay import ELASTICITY, Relay
 from forecasting.store import Store
-from forecasting.training import contiguous
 from tests.conftest import WORKBOOK, workbook_and_transit
+from tests.forecasting.conftest import upto
 
 CN_SW = ("CN", "southwest", "usbp")
+DARIEN = "panama-darien:CN"
+ECUADOR = "entries-ECU:CN"
 DARIEN_CUT = {"source": "panama-darien", "change_pct": -90}
+ORIGIN = "2024-06"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def workbook(tmp_path_factory: pytest.TempPathFactory) -> Store:
     return workbook_and_transit(tmp_path_factory.mktemp("indicator-scenarios"))
 
 
-def effect(store: Store, *edits: dict[str, Any], horizon: int = 6) -> dict[str, Any]:
-    return indicator_scenario(store, *CN_SW, list(edits), horizon=horizon)
+def history(frame: pd.DataFrame, month: str) -> pd.DataFrame:
+    return upto(frame, month)[["ds", "y"]].reset_index(drop=True)
+
+
+def effect(
+    china: pd.DataFrame,
+    indicators: pd.DataFrame,
+    *edits: dict[str, Any],
+    as_of: str = ORIGIN,
+    horizon: int = 6,
+    code: str = "CN",
+    lags: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    return indicator_effect(
+        history(china, as_of), indicators, code, parse_edits(list(edits)), horizon, lags
+    )
 
 
 def changes(answer: dict[str, Any]) -> list[float]:
     return [e["log_change"] for e in answer["effect"]]
 
 
-# -- the stepped model is the indicator model ---------------------------------------------
+def count(indicators: pd.DataFrame, uid: str, month: str) -> float:
+    rows = indicators[(indicators["unique_id"] == uid) & (indicators["ds"] == pd.Timestamp(month))]
+    return float(rows["y"].iloc[0])
 
 
-def test_path_features_are_the_indicator_models_features(store: Store) -> None:
-    history = contiguous(store.series_frame(["CN:southwest:usbp"]))[["ds", "y"]]
-    origin = history["ds"].iloc[-1]
-    known = known_at(citizenship_indicators(indicator_frame(store, "CN"), "CN"), origin)
-    model = PathModel(known).fit(history)
-    assert set(model.used_) == {"panama-darien:CN", "mexico-irregular:CN", "entries-ECU:CN"}
-    paths = {
-        str(u): pd.Series(p["y"].to_numpy(), index=pd.DatetimeIndex(p["ds"]))
-        for u, p in known.groupby("unique_id")
-    }
-    reference = IndicatorModel(known)
-    reference.fit(history)
-    expected = reference._features(model.z_, model.ds_)
-    np.testing.assert_allclose(model.columns(model.z_, model.ds_, paths), expected)
-    # the first step is the indicator model's own one-month forecast
-    assert model.path_log(paths, 1)[0] == pytest.approx(reference.point_log(1)[0])
+def cut(count: float, share: float, read: int = 2) -> float:
+    """The relay's shift for a count cut to ``share`` of itself, among ``read`` indicators."""
+    return ELASTICITY * (np.log1p(share * count) - np.log1p(count)) / read
 
 
-# -- what a path does ---------------------------------------------------------------------
+def level_correlation(
+    indicators: pd.DataFrame, uid: str, encounters: pd.DataFrame, lead: int, as_of: str
+) -> float:
+    """Pearson correlation of log1p counts at month m with log1p encounters at m + lead."""
+    ind = upto(indicators[indicators["unique_id"] == uid], as_of).set_index("ds")["y"]
+    enc = upto(encounters, as_of).set_index("ds")["y"]
+    aligned = enc.reindex(ind.index + pd.DateOffset(months=lead)).to_numpy(dtype=float)
+    both = ~np.isnan(aligned)
+    x, y = np.log1p(ind.to_numpy(dtype=float)[both]), np.log1p(aligned[both])
+    return float(np.corrcoef(x, y)[0, 1])
 
 
-def test_darien_cut_from_next_month_lowers_the_months_after_its_lead(store: Store) -> None:
-    answer = effect(store, DARIEN_CUT)
+# -- the relay's reading of a path ------------------------------------------------------
+
+
+def test_the_relay_reads_both_route_indicators_as_of_the_origin(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """The precondition of the figures below: two indicators read, so each counts half."""
+    relay = Relay(china_indicators).fit(history(china, ORIGIN))
+    assert set(relay.news_) == {DARIEN, ECUADOR}
+
+
+def test_darien_cut_from_next_month_moves_the_months_after_its_lead(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """The cut month (2024-07) is public at origin 2024-07, so it first moves 2024-08."""
+    answer = effect(china, china_indicators, DARIEN_CUT)
     darien = answer["indicators"][0]
-    assert answer["as_of"] == "2024-11"
-    assert (darien["id"], darien["from"], darien["last_published"]) == (
-        "panama-darien:CN",
-        "2024-12",
-        "2024-11",
+    c = count(china_indicators, DARIEN, ORIGIN)
+    assert answer["as_of"] == ORIGIN
+    assert (darien["id"], darien["from"], darien["last_published"]) == (DARIEN, "2024-07", ORIGIN)
+    assert (darien["lead_months"], darien["lag_months"], darien["used"], darien["note"]) == (
+        1,
+        0,
+        True,
+        "",
     )
-    assert darien["lead_months"] == 1 and darien["lag_months"] == 0
-    assert darien["correlation"] > 0.5 and darien["used"] and darien["note"] == ""
-    assert [p["scenario"] for p in darien["path"]] == [8.2] * 6
-    assert [p["carried"] for p in darien["path"]] == [82.0] * 6
-    delta = changes(answer)
-    assert [e["month"] for e in answer["effect"]][:2] == ["2024-12", "2025-01"]
-    assert delta[0] == 0.0  # December's encounters cannot see December's Darién count
-    assert all(d < -0.1 for d in delta[1:])
+    expected_corr = level_correlation(china_indicators, DARIEN, china, 1, ORIGIN)
+    assert darien["correlation"] == round(expected_corr, 4)
+    assert [p["carried"] for p in darien["path"]] == [round(c, 1)] * 6
+    assert [p["scenario"] for p in darien["path"]] == [round(0.1 * c, 1)] * 6
+    shift = cut(c, 0.1)
+    assert [e["month"] for e in answer["effect"]][:2] == ["2024-07", "2024-08"]
+    assert changes(answer) == [0.0] + [round(shift, 9)] * 5
+    assert answer["effect"][1]["change_pct"] == round(100 * np.expm1(shift), 1)
     assert darien["effect"] == answer["effect"]
 
 
-def test_no_change_moves_nothing(store: Store) -> None:
-    answer = effect(store, {"source": "panama-darien", "change_pct": 0}, horizon=12)
+def test_ecuador_entries_cut_is_passed_on_once(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """Lead 2: the relay's two-month window would see a lasting cut twice if stepped as is."""
+    answer = effect(china, china_indicators, {"source": "entries-ECU", "change_pct": -90})
+    entry = answer["indicators"][0]
+    assert (entry["lead_months"], entry["lag_months"], entry["used"]) == (2, 0, True)
+    shift = cut(count(china_indicators, ECUADOR, ORIGIN), 0.1)
+    assert changes(answer) == [0.0] + [round(shift, 9)] * 5
+
+
+@pytest.mark.parametrize("as_of", ["2023-06", ORIGIN, "2024-08"])
+def test_the_carried_paths_give_the_relays_own_forecast(
+    china: pd.DataFrame, china_indicators: pd.DataFrame, as_of: str
+) -> None:
+    origin = pd.Timestamp(as_of)
+    past = history(china, as_of)
+    known = known_at(china_indicators, origin)
+    relay = PathRelay(known).fit(past)
+    end = origin + pd.DateOffset(months=12)
+    paths = {
+        str(u): carried(pd.Series(p["y"].to_numpy(), index=pd.DatetimeIndex(p["ds"])), end)
+        for u, p in known.groupby("unique_id")
+    }
+    base = relay.path_log(paths, 12)
+    month = origin - pd.DateOffset(months=1)
+    darien = np.log1p(count(china_indicators, DARIEN, as_of)) - np.log1p(
+        count(china_indicators, DARIEN, f"{month:%Y-%m}")
+    )
+    month = origin - pd.DateOffset(months=2)
+    ecuador = np.log1p(count(china_indicators, ECUADOR, as_of)) - np.log1p(
+        count(china_indicators, ECUADOR, f"{month:%Y-%m}")
+    )
+    z = np.log1p(float(past["y"].iloc[-1]))
+    np.testing.assert_allclose(base, [z + ELASTICITY * (darien + ecuador) / 2] * 12, rtol=1e-12)
+    # the relay reads its changes rounded to 4 places: 0.3 x 0.00005 apart at most
+    served = Relay(china_indicators).fit(past)
+    np.testing.assert_allclose(base, served.point_log(12), rtol=0, atol=ELASTICITY * 5e-5)
+
+
+def test_no_change_moves_nothing(china: pd.DataFrame, china_indicators: pd.DataFrame) -> None:
+    answer = effect(
+        china, china_indicators, {"source": "panama-darien", "change_pct": 0}, horizon=12
+    )
     assert changes(answer) == [0.0] * 12
 
 
-def test_a_later_start_moves_only_the_months_it_can_reach(store: Store) -> None:
-    delta = changes(effect(store, {**DARIEN_CUT, "from": "2025-02"}))
-    assert delta[:3] == [0.0, 0.0, 0.0]  # 2024-12 .. 2025-02
-    assert all(d < -0.1 for d in delta[3:])
+def test_a_later_start_moves_only_the_months_it_can_reach(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    answer = effect(china, china_indicators, {**DARIEN_CUT, "from": "2024-09"})
+    shift = round(cut(count(china_indicators, DARIEN, ORIGIN), 0.1), 9)
+    assert changes(answer) == [0.0, 0.0, 0.0, shift, shift, shift]  # 2024-07 .. 2024-12
 
 
-def test_explicit_values_carry_forward(store: Store) -> None:
-    same = effect(store, {"source": "panama-darien", "values": {"2025-01": 82}})
+def test_explicit_values_carry_forward(china: pd.DataFrame, china_indicators: pd.DataFrame) -> None:
+    c = count(china_indicators, DARIEN, ORIGIN)
+    same = effect(china, china_indicators, {"source": "panama-darien", "values": {"2024-08": c}})
     assert changes(same) == [0.0] * 6
-    cut = effect(store, {"source": "panama-darien", "values": {"2025-01": 8.2}})
-    path = cut["indicators"][0]["path"]
-    assert [p["scenario"] for p in path] == [82.0, 8.2, 8.2, 8.2, 8.2, 8.2]
-    assert changes(cut)[:2] == [0.0, 0.0] and all(d < -0.1 for d in changes(cut)[2:])
-    np.testing.assert_allclose(changes(cut)[2:], changes(effect(store, DARIEN_CUT))[1:5])
+    answer = effect(
+        china, china_indicators, {"source": "panama-darien", "values": {"2024-08": c / 10}}
+    )
+    path = answer["indicators"][0]["path"]
+    assert [p["scenario"] for p in path] == [round(c, 1)] + [round(c / 10, 1)] * 5
+    assert changes(answer) == [0.0, 0.0] + [round(cut(c, 0.1), 9)] * 4
 
 
-def test_mexico_counts_only_once_published(store: Store) -> None:
-    """Mexico's month M is public a month after CBP's: its October is the last one known."""
-    answer = effect(store, {"source": "mexico-irregular", "change_pct": -90})
+def test_paths_of_two_sources_are_reported_alone_and_together(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    ecuador = {"source": "entries-ECU", "change_pct": -50}
+    answer = effect(china, china_indicators, DARIEN_CUT, ecuador)
+    alone = [changes({"effect": i["effect"]}) for i in answer["indicators"]]
+    assert alone[0] == changes(effect(china, china_indicators, DARIEN_CUT))
+    assert alone[1] == changes(effect(china, china_indicators, ecuador))
+    both = cut(count(china_indicators, DARIEN, ORIGIN), 0.1) + cut(
+        count(china_indicators, ECUADOR, ORIGIN), 0.5
+    )
+    assert changes(answer) == [0.0] + [round(both, 9)] * 5
+
+
+def test_later_indicator_months_than_the_origins_change_nothing(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    known = known_at(china_indicators, pd.Timestamp(ORIGIN))
+    later = china_indicators.copy()
+    later.loc[later["ds"] > pd.Timestamp(ORIGIN), "y"] *= 10
+    for edit in (DARIEN_CUT, {"source": "entries-ECU", "change_pct": 50}):
+        answer = effect(china, china_indicators, edit)
+        assert effect(china, known, edit) == answer
+        assert effect(china, later, edit) == answer
+
+
+def test_the_store_answers_as_of_its_last_month(workbook: Store) -> None:
+    """OHSS: China's southwest USBP to 2024-11, its Darién count 82 (the README's example)."""
+    answer = indicator_scenario(workbook, *CN_SW, [DARIEN_CUT], horizon=6)
+    darien = answer["indicators"][0]
+    assert (answer["as_of"], darien["last_published"], darien["from"]) == (
+        "2024-11",
+        "2024-11",
+        "2024-12",
+    )
+    assert [p["carried"] for p in darien["path"]] == [82.0] * 6
+    shift = round(cut(82.0, 0.1), 9)
+    assert changes(answer) == [0.0] + [shift] * 5
+    assert [e["change_pct"] for e in answer["effect"]] == [0.0] + [-28.1] * 5
+
+
+# -- what the relay does not read -------------------------------------------------------
+
+
+def test_a_source_the_relay_does_not_read_has_no_effect(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """Mexico's count is public a month after CBP's and is not one of the relay's."""
+    answer = effect(china, china_indicators, {"source": "mexico-irregular", "change_pct": -90})
     mexico = answer["indicators"][0]
     assert (mexico["last_published"], mexico["from"], mexico["lag_months"]) == (
-        "2024-10",
-        "2024-11",
+        "2024-05",
+        "2024-06",
         1,
     )
-    delta = changes(answer)
-    assert delta[0] == 0.0 and all(d < 0 for d in delta[1:])
+    assert (mexico["used"], mexico["lead_months"], mexico["correlation"]) == (False, None, None)
+    assert "not read by the relay: not one of its indicators" in mexico["note"]
+    assert changes(answer) == [0.0] * 6
 
 
-def test_paths_of_two_sources_are_reported_alone_and_together(store: Store) -> None:
-    answer = effect(store, DARIEN_CUT, {"source": "entries-ECU", "change_pct": -50})
-    alone = [changes({"effect": i["effect"]}) for i in answer["indicators"]]
-    np.testing.assert_allclose(changes(answer), np.sum(alone, axis=0), atol=1e-6)
-    assert alone[0] == changes(effect(store, DARIEN_CUT))
-
-
-def test_an_indicator_the_model_does_not_read_has_no_effect(store: Store) -> None:
-    answer = indicator_scenario(
-        store, "EC", "southwest", "usbp", [{"source": "entries-ECU", "change_pct": -90}]
-    )
+def test_a_weak_correlation_is_reported_with_its_figure(store: Store) -> None:
+    """Ecuadorians' entries into Ecuador do not follow their U.S. encounters."""
+    encounters = store.series_frame(["EC:southwest:all"])
+    indicators = citizenship_indicators(indicator_frame(store), "EC")
+    answer = effect(encounters, indicators, {"source": "entries-ECU", "change_pct": -90}, code="EC")
     entry = answer["indicators"][0]
-    assert not entry["used"]
-    assert "not used by the indicator model" in entry["note"]
-    assert changes(answer) == [0.0] * 12
+    expected = level_correlation(indicators, "entries-ECU:EC", encounters, 2, ORIGIN)
+    assert expected < 0.5
+    assert (entry["used"], entry["lead_months"], entry["correlation"]) == (
+        False,
+        2,
+        round(expected, 4),
+    )
+    assert f"({expected:.4f}) is below 0.5" in entry["note"]
+    assert changes(answer) == [0.0] * 6
+
+
+def test_a_source_that_stopped_is_not_read(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """The transit files end in 2025-04: as of 2025-06 the Darién's months are not public."""
+    answer = effect(china, china_indicators, DARIEN_CUT, as_of="2025-06")
+    darien = answer["indicators"][0]
+    assert (darien["last_published"], darien["from"], darien["used"]) == (
+        "2025-04",
+        "2025-05",
+        False,
+    )
+    assert darien["correlation"] == round(
+        level_correlation(china_indicators, DARIEN, china, 1, "2025-06"), 4
+    )
+    assert "2025-05 and 2025-06 are not both public" in darien["note"]
+    assert changes(answer) == [0.0] * 6
+
+
+def test_a_lead_within_the_publication_lag_is_not_read(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """Were the Darién published a month late, its change would be no news at lead 1."""
+    answer = effect(china, china_indicators, DARIEN_CUT, lags={"panama-darien": 1})
+    darien = answer["indicators"][0]
+    assert (darien["last_published"], darien["lag_months"], darien["used"]) == (
+        "2024-05",
+        1,
+        False,
+    )
+    assert "its lead (1) does not exceed its publication lag (1)" in darien["note"]
+    assert changes(answer) == [0.0] * 6
+
+
+def test_a_zero_count_cannot_be_cut_by_a_percentage(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """China's Darién count of 2025-04 is 0: a cut leaves it there, given values move it."""
+    assert count(china_indicators, DARIEN, "2025-04") == 0.0
+    answer = effect(china, china_indicators, DARIEN_CUT, as_of="2025-04")
+    darien = answer["indicators"][0]
+    assert darien["used"] and "is 0, so a relative change leaves the path at 0" in darien["note"]
+    assert changes(answer) == [0.0] * 6
+    rise = effect(
+        china,
+        china_indicators,
+        {"source": "panama-darien", "values": {"2025-05": 100}},
+        as_of="2025-04",
+    )
+    shift = ELASTICITY * np.log1p(100) / 2
+    assert rise["indicators"][0]["note"] == ""
+    assert changes(rise) == [0.0] + [round(shift, 9)] * 5
 
 
 # -- refusals -----------------------------------------------------------------------------
 
 
-def test_a_citizenship_without_the_indicator_is_refused_by_name(store: Store) -> None:
+def test_a_citizenship_without_the_indicator_is_refused_by_name(workbook: Store) -> None:
     with pytest.raises(UnknownSeries, match=r"Canada \(CA\) has no panama-darien series"):
-        indicator_scenario(store, "CA", "southwest", "usbp", [DARIEN_CUT])
+        indicator_scenario(workbook, "CA", "southwest", "usbp", [DARIEN_CUT])
 
 
 def test_a_store_without_transit_files_is_refused_by_name(tmp_path: Path) -> None:
@@ -195,10 +379,10 @@ def test_one_path_per_source() -> None:
     ],
 )
 def test_months_outside_the_scenario_are_refused(
-    store: Store, raw: dict[str, Any], message: str
+    workbook: Store, raw: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        effect(store, raw)
+        indicator_scenario(workbook, *CN_SW, [raw], horizon=6)
 
 
 def test_carried_keeps_the_record_and_repeats_the_last_count() -> None:
@@ -208,17 +392,17 @@ def test_carried_keeps_the_record_and_repeats_the_last_count() -> None:
     assert parse_edit({"source": "entries-ECU", "change_pct": -100}).change_pct == -100.0
 
 
-def test_refused_before_any_model_is_needed(store: Store) -> None:
+def test_refused_before_any_model_is_needed(workbook: Store) -> None:
     """The store has no trained model: the missing indicator is the error, not NoModel."""
     with pytest.raises(UnknownSeries, match=r"Canada \(CA\)"):
-        scenario_forecast(store, "CA", "southwest", "usbp", indicators=[DARIEN_CUT])
+        scenario_forecast(workbook, "CA", "southwest", "usbp", indicators=[DARIEN_CUT])
 
 
 # -- on the served forecast (trains China's series) ---------------------------------------
 
 
 @pytest.fixture(scope="module")
-def trained(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def trained(workbook: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     from forecasting.forecasts import retrain
     from forecasting.settings import get_settings
 
@@ -226,8 +410,8 @@ def trained(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BORDERCAST_MODEL_DIR", str(models))
         get_settings.cache_clear()
-        retrain(store, ["CN:southwest:usbp"])
-        yield store
+        retrain(workbook, ["CN:southwest:usbp"])
+        yield workbook
     get_settings.cache_clear()
 
 
