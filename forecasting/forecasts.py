@@ -90,8 +90,6 @@ def published_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
     A model trained with transit indicators adds ``indicators``: per horizon,
     whether the forecast uses them and the with/without scores that chose it.
-    ``shocks`` says which announced policy changes widen the bands, from
-    which month and by how much (:mod:`forecasting.shocks`).
     """
     per_model = metrics.get("series", {})
     out = {
@@ -102,9 +100,8 @@ def published_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
             for m, v in metrics.get("overall", {}).items()
         },
     }
-    for extra in ("indicators", "shocks"):
-        if extra in metrics:
-            out[extra] = metrics[extra]
+    if "indicators" in metrics:
+        out["indicators"] = metrics["indicators"]
     return out
 
 

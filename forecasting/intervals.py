@@ -16,14 +16,11 @@ errors (mostly an exact zero) would otherwise set the band of Mexico's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from forecasting.policy import PolicyEvent
-from forecasting.shocks import Shocks, crossing, measure
 
 #: Smallest scale, so that a flat series still gets a band of a few percent.
 MIN_SCALE = 0.05
@@ -98,15 +95,12 @@ class Calibration:
         scale: float | np.ndarray,
         levels: Sequence[int],
         horizons: np.ndarray | None = None,
-        widen: Mapping[int, np.ndarray] | None = None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Lower and upper log1p bounds around ``z_hat`` for each level.
 
         ``z_hat`` is one series' horizons 1..n, unless ``horizons`` (and a
         ``scale`` per row) say which horizon and series each entry is: a
         backtest's rows (:func:`served_bands`) get their bands in one call.
-        ``widen[level]`` multiplies each row's offsets (months that cross an
-        announced policy change, :mod:`forecasting.shocks`).
         """
         h = np.arange(1, len(z_hat) + 1) if horizons is None else np.asarray(horizons, int)
         out = {}
@@ -115,12 +109,10 @@ class Calibration:
             if table is None:
                 table = self._interpolated(level)
             rows = (h - 1).clip(max=self.max_h - 1)
-            wider = np.sqrt(np.maximum(h / self.max_h, 1.0))
-            if widen is not None and level in widen:
-                wider = wider * np.asarray(widen[level], float)
+            widen = np.sqrt(np.maximum(h / self.max_h, 1.0))
             s = np.asarray(scale, float) if self.scaled else 1.0
-            lo = z_hat + s * table[rows, 0] * wider
-            hi = z_hat + s * table[rows, 1] * wider
+            lo = z_hat + s * table[rows, 0] * widen
+            hi = z_hat + s * table[rows, 1] * widen
             out[level] = (lo, hi)
         return out
 
@@ -279,29 +271,11 @@ class SizedCalibration:
 
     edges: tuple[float, ...]
     classes: list[Calibration]
-    #: Wider bands over months that cross an announced policy change (None: never).
-    shocks: Shocks | None = None
 
     def pick(self, z: np.ndarray) -> Calibration:
         """The calibration of the class the series' last count falls in."""
-        return self.classes[self.class_of(z)]
-
-    def class_of(self, z: np.ndarray) -> int:
-        """The size class of a series with log1p history ``z``: that of its last count."""
-        return int(size_class(np.expm1(np.asarray(z, float)[-1:]), self.edges)[0])
-
-    def widening(
-        self, unique_id: str, z: np.ndarray, months: pd.DatetimeIndex, levels: Sequence[int]
-    ) -> dict[int, np.ndarray] | None:
-        """Per level, each forecast month's widening for an announced policy change.
-
-        ``months`` follow the history ``z`` of series ``unique_id``, whose
-        origin is the month before the first of them.
-        """
-        if self.shocks is None:
-            return None
-        k, origin = self.class_of(z), months[0] - pd.offsets.MonthBegin(1)
-        return {lv: self.shocks.widening(unique_id, k, origin, months, lv) for lv in levels}
+        last = np.expm1(np.asarray(z, float)[-1:])
+        return self.classes[int(size_class(last, self.edges)[0])]
 
     @property
     def cutoff(self) -> pd.Timestamp | None:
@@ -318,11 +292,7 @@ AnyCalibration = Calibration | SizedCalibration
 
 
 def pooled_calibration(
-    cv: pd.DataFrame,
-    model: str,
-    levels: Sequence[int] = (80, 95),
-    window: int = 60,
-    events: Sequence[PolicyEvent] | None = None,
+    cv: pd.DataFrame, model: str, levels: Sequence[int] = (80, 95), window: int = 60
 ) -> SizedCalibration:
     """The calibration a model carries into service: its errors in the last ``window`` months.
 
@@ -331,8 +301,6 @@ def pooled_calibration(
     (``y_cutoff``). Errors enter with both signs: the window's drift (two
     years of growth, say) says nothing of the next months' direction, and a
     one-sided band missed every fall. The bands are then :data:`WIDEN` wider.
-    With ``events``, the rows that crossed an announced step measure how much
-    wider the months that cross one are drawn (:mod:`forecasting.shocks`).
     """
     rows = cv[cv["model"] == model]
     last = rows["ds"].max()
@@ -354,38 +322,10 @@ def pooled_calibration(
     for k in range(len(SIZE_EDGES) + 1):
         mask = size == k
         classes.append(calibrated(mask) if mask.sum() >= MIN_CLASS_ERRORS else everything)
-    sized = SizedCalibration(SIZE_EDGES, classes)
-    if events is not None:
-        crossed = crossing(events, rows["unique_id"].to_numpy(), rows["cutoff"], rows["ds"])
-        ratios = _error_ratios(sized, err, horizons, size, levels)
-        sized.shocks = measure(events, ratios, crossed, size, len(classes))
-    return sized
+    return SizedCalibration(SIZE_EDGES, classes)
 
 
-def _error_ratios(
-    cal: SizedCalibration,
-    err: np.ndarray,
-    horizons: np.ndarray,
-    size: np.ndarray,
-    levels: Sequence[int],
-) -> dict[int, np.ndarray]:
-    """Each scaled error over its band's offset on its side (above 1: outside the band)."""
-    ratios = {lv: np.full(len(err), np.nan) for lv in levels}
-    for k, table in enumerate(cal.classes):
-        sel = size == k
-        zero = np.zeros(int(sel.sum()))
-        for level, (lo, hi) in table.bounds(zero, 1.0, levels, horizons[sel]).items():
-            offset = np.where(err[sel] >= 0, hi, -lo)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios[level][sel] = np.abs(err[sel]) / offset
-    return ratios
-
-
-def served_bands(
-    cv: pd.DataFrame,
-    levels: Sequence[int] = (80, 95),
-    events: Sequence[PolicyEvent] | None = None,
-) -> pd.DataFrame:
+def served_bands(cv: pd.DataFrame, levels: Sequence[int] = (80, 95)) -> pd.DataFrame:
     """Each backtest row's bands as a training at its origin would have served them.
 
     The models' own bands in a backtest (each series' past changes) are not
@@ -393,7 +333,6 @@ def served_bands(
     model's :func:`pooled_calibration` from the errors whose month had
     passed by then, so the published coverage is the served bands'. The
     first cutoff has no such errors: its bands are NaN, and coverage skips it.
-    With ``events``, rows that cross an announced step are widened as served.
     """
     levels = _check_levels(levels)
     out = cv.reset_index(drop=True)
@@ -407,25 +346,14 @@ def served_bands(
             past = rows[ds[rows] <= cutoff]
             if not len(past):
                 continue
-            cal = pooled_calibration(out.iloc[past], str(model), levels, events=events)
+            cal = pooled_calibration(out.iloc[past], str(model), levels)
             now = rows[cut[rows] == cutoff]
             for k, table in enumerate(cal.classes):
                 sel = now[size[now] == k]
                 z = z_hat[sel]
-                widen = _row_widening(cal.shocks, k, out.iloc[sel], levels)
-                for level, (lo, hi) in table.bounds(z, scale[sel], levels, h[sel], widen).items():
+                for level, (lo, hi) in table.bounds(z, scale[sel], levels, h[sel]).items():
                     bands[f"lo-{level}"][sel] = np.expm1(np.minimum(lo, z))
                     bands[f"hi-{level}"][sel] = np.expm1(np.maximum(hi, z))
     for col, values in bands.items():
         out[col] = values
     return out
-
-
-def _row_widening(
-    shocks: Shocks | None, k: int, rows: pd.DataFrame, levels: Sequence[int]
-) -> dict[int, np.ndarray] | None:
-    """Each backtest row's widening per level (rows of size class ``k``), as served then."""
-    if shocks is None:
-        return None
-    hit = crossing(shocks.events, rows["unique_id"].to_numpy(), rows["cutoff"], rows["ds"])
-    return {lv: np.where(hit, shocks.level_factor(lv, k), 1.0) for lv in levels}

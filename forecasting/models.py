@@ -32,13 +32,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import ConfigError, ModelError, NotFitted, UnknownSeries
-from forecasting.intervals import (
-    AnyCalibration,
-    Calibration,
-    SizedCalibration,
-    _check_levels,
-    series_scale,
-)
+from forecasting.intervals import AnyCalibration, Calibration, _check_levels, series_scale
 from forecasting.policy import PolicyEvent, known_as_of, regressors
 
 if TYPE_CHECKING:
@@ -156,28 +150,14 @@ class LogModel:
             cal = self.calibration.pick(self.z_)
         else:
             cal = Calibration.random_walk(self.z_, levels, max(h, 12))
+        bounds = cal.bounds(z_hat, series_scale(self.z_), levels)
         ds = pd.date_range(self.ds_[-1] + pd.offsets.MonthBegin(1), periods=h, freq="MS")
-        widen = self._shock_widening(ds, levels)
-        bounds = cal.bounds(z_hat, series_scale(self.z_), levels, widen=widen)
         out = pd.DataFrame({"ds": ds, "mean": self._grid(z_hat)})
         for level in levels:
             lo, hi = bounds[level]
             out[f"lo-{level}"] = self._grid(np.minimum(lo, z_hat)).clip(min=0)
             out[f"hi-{level}"] = self._grid(np.maximum(hi, z_hat))
         return out
-
-    def _shock_widening(
-        self, months: pd.DatetimeIndex, levels: Sequence[int]
-    ) -> dict[int, np.ndarray] | None:
-        """Per level, how much wider each forecast month's band is drawn for a policy change.
-
-        Only a pooled calibration carries the widening (:mod:`forecasting.shocks`),
-        and only a series that knows its id can tell which events apply to it.
-        """
-        cal = self.calibration
-        if not isinstance(cal, SizedCalibration) or self.unique_id is None or self.z_ is None:
-            return None
-        return cal.widening(self.unique_id, self.z_, months, levels)
 
     def _grid(self, z: np.ndarray) -> np.ndarray:
         counts = np.expm1(z)

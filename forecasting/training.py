@@ -19,7 +19,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
@@ -27,12 +26,7 @@ from forecasting import models
 from forecasting.backtest import cross_validate, evaluate, summarize
 from forecasting.errors import ModelError
 from forecasting.indicators import ENCOUNTER_REGION, indicator_frame
-from forecasting.intervals import (
-    AnyCalibration,
-    SizedCalibration,
-    pooled_calibration,
-    served_bands,
-)
+from forecasting.intervals import AnyCalibration, pooled_calibration, served_bands
 from forecasting.leading import Leading, citizenship_indicators
 from forecasting.policy import PolicyEvent, load_events
 from forecasting.registry import ModelRecord, Registry, frame_hash
@@ -163,8 +157,7 @@ def plan(
     newest = models.sources_newest(frame)
     live = [u for u in last.index if last[u] >= newest[u]]
     stopped = sorted(set(last.index) - set(live))
-    calendar = load_events(policy_path())
-    events = calendar if with_prophet else None
+    events = load_events(policy_path()) if with_prophet else None
     h = HORIZON
     firsts = frame.groupby("unique_id")["ds"].min()
     origins = _origins(cutoff, firsts[live].min(), n_origins)
@@ -183,7 +176,7 @@ def plan(
     cv = cross_validate(
         frame[frame["unique_id"].isin(tested)], candidates, origins, 6, LEVELS, n_jobs=n_jobs
     )
-    published = outcome(cv, calendar)
+    published = outcome(cv)
     indicators = indicator_frame(store, as_of=as_of) if with_indicators else None
     return TrainingPlan(
         frame=frame,
@@ -212,19 +205,18 @@ class Outcome:
     metrics: dict[str, dict[str, dict[str, Any]]]
 
 
-def outcome(cv: pd.DataFrame, events: list[PolicyEvent] | None = None) -> Outcome:
+def outcome(cv: pd.DataFrame) -> Outcome:
     """Choose, calibrate and publish from one backtest.
 
     The published figures are those of what is served: coverage of the
     bands as served as of each backtest origin (:func:`served_bands`, not
     each model's own), and the summary over the series that chose
     (:func:`voters`), so a store of tiny citizenships does not set the
-    figures a desk officer reads. ``events`` (the policy calendar) widen
-    the bands of months after an announced change (:mod:`forecasting.shocks`).
+    figures a desk officer reads.
     """
     chosen = choose(cv)
-    calibration = pooled_calibration(cv, chosen, LEVELS, events=events)
-    served = served_bands(cv, LEVELS, events)
+    calibration = pooled_calibration(cv, chosen, LEVELS)
+    served = served_bands(cv, LEVELS)
     summary = _records(summarize(voters(served)))
     return Outcome(chosen, calibration, summary, _series_metrics(evaluate(served)))
 
@@ -337,10 +329,6 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
     }
     if isinstance(model, Leading):
         metrics["indicators"] = indicator_metadata(model)
-    cal = plan.calibration
-    if isinstance(cal, SizedCalibration) and cal.shocks is not None:
-        k = cal.class_of(np.log1p(history["y"].to_numpy(dtype=float)))
-        metrics["shocks"] = cal.shocks.describe(unique_id, k, history["ds"].max(), predicted["ds"])
     record = ModelRecord(
         unique_id=unique_id,
         kind=kind,

@@ -1,5 +1,4 @@
-"""The bundled data as tests read it: the OHSS workbook's series; a store of the CBP state
-releases and the transit files, and China's series in it."""
+"""A store of the CBP state releases and the transit files, and China's series in it."""
 
 from __future__ import annotations
 
@@ -11,9 +10,8 @@ import pytest
 from forecasting.indicators import indicator_frame
 from forecasting.ingest import ingest
 from forecasting.leading import citizenship_indicators
-from forecasting.readers import read
 from forecasting.store import Store
-from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD, DATA, WORKBOOK
+from tests.conftest import CBP_STATE_NEW, CBP_STATE_OLD, DATA
 
 CN = "CN:southwest:all"
 
@@ -21,15 +19,6 @@ CN = "CN:southwest:all"
 def upto(frame: pd.DataFrame, month: str) -> pd.DataFrame:
     """The rows of a long frame up to and including ``month``: a history as of then."""
     return frame[frame["ds"] <= pd.Timestamp(month)]
-
-
-@pytest.fixture(scope="session")
-def workbook_frame() -> pd.DataFrame:
-    """Every series of the OHSS workbook (261), long (``unique_id, ds, y``), through the reader."""
-    counts = read(WORKBOOK.name, WORKBOOK.read_bytes()).counts
-    uid = counts["citizenship"] + ":" + counts["region"] + ":" + counts["component"]
-    frame = pd.DataFrame({"unique_id": uid, "ds": counts["month"], "y": counts["count"] * 1.0})
-    return frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

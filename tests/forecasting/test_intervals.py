@@ -19,11 +19,10 @@ from forecasting.intervals import (
     SizedCalibration,
     pooled_calibration,
     served_bands,
-    size_class,
 )
-from forecasting.policy import load_events
-from forecasting.shocks import MIN_CROSSING_ERRORS, crossing
-from forecasting.training import CHOICE_MIN_COUNT, choose, outcome, policy_path
+from forecasting.readers import read
+from forecasting.training import CHOICE_MIN_COUNT, choose, outcome
+from tests.conftest import WORKBOOK
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +33,13 @@ SCORED = pd.date_range("2019-01-01", "2023-01-01", freq="6MS")
 
 
 @pytest.fixture(scope="module")
-def workbook_cv(workbook_frame: pd.DataFrame) -> pd.DataFrame:
+def workbook_cv() -> pd.DataFrame:
     """The random walk's backtest over every series of the workbook (261), 2016-2023."""
-    rw = {"rw": lambda u, c: m.RandomWalk()}
-    return cross_validate(workbook_frame, rw, ORIGINS, 6, n_jobs=2)
+    counts = read(WORKBOOK.name, WORKBOOK.read_bytes()).counts
+    uid = counts["citizenship"] + ":" + counts["region"] + ":" + counts["component"]
+    frame = pd.DataFrame({"unique_id": uid, "ds": counts["month"], "y": counts["count"] * 1.0})
+    frame = frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    return cross_validate(frame, {"rw": lambda u, c: m.RandomWalk()}, ORIGINS, 6, n_jobs=2)
 
 
 def largest(cv: pd.DataFrame, n: int = 20) -> list[str]:
@@ -176,61 +178,3 @@ def test_a_plan_publishes_the_served_bands_over_the_series_that_chose(workbook_c
     hits = (mexico["lo-95"] <= mexico["y"]) & (mexico["y"] <= mexico["hi-95"])
     mx = published.metrics["MX:southwest:usbp"]["rw"]["all"]
     assert mx["cov-95"] == pytest.approx(hits.mean(), abs=5e-5)
-
-
-def test_bands_widen_over_an_announced_change_by_what_earlier_ones_missed(workbook_cv) -> None:  # type: ignore[no-untyped-def]
-    """Title 42's end, announced 30 Jan 2023 for 11 May, crossed by the forecasts of 2023-04.
-
-    The widening comes from the crossing rows whose months had passed by
-    then: the forecasts of 2021-01 across the inauguration of 20 Jan 2021
-    (every series), of 2022-01 across Mexico's visas for Venezuelans, of
-    2022-10 across the parole process for Venezuelans, and of 2023-01 across
-    the processes for Cubans, Haitians and Nicaraguans and China's reopening.
-    """
-    calendar = load_events(policy_path())
-    plain, widened = served_bands(workbook_cv), served_bands(workbook_cv, events=calendar)
-    cv = workbook_cv.reset_index(drop=True)
-    hit = crossing(calendar, cv["unique_id"].to_numpy(), cv["cutoff"], cv["ds"])
-    cols = ["lo-80", "hi-80", "lo-95", "hi-95"]
-    assert np.allclose(plain.loc[~hit, cols], widened.loc[~hit, cols], equal_nan=True)
-    origin = pd.Timestamp("2023-04-01")
-    known = cv[cv["ds"] <= origin]
-    cal = pooled_calibration(known, "rw", events=calendar)
-    assert cal.shocks is not None
-    crossed_known = known[hit[known.index]]
-    months = {"2021-01-01", "2022-01-01", "2022-10-01", "2023-01-01"}
-    assert set(crossed_known["cutoff"]) == {pd.Timestamp(m) for m in months}
-    size = size_class(crossed_known["y_cutoff"].to_numpy())
-    assert sum(cal.shocks.n_errors) == len(crossed_known)
-    # each class's factor is what it takes for its widened bands to cover its rows as claimed
-    for level in (80, 95):
-        for k, table in enumerate(cal.classes):
-            rows = crossed_known[size == k]
-            if len(rows) < MIN_CROSSING_ERRORS:
-                continue  # measured on all classes together
-            factor = cal.shocks.factor[level][k]
-            z = np.log1p(rows["mean"].to_numpy())
-            widen = {level: np.full(len(rows), factor)}
-            scale, h = rows["scale"].to_numpy(), rows["h"].to_numpy()
-            lo, hi = table.bounds(z, scale, (level,), h, widen)[level]
-            lo0, hi0 = table.bounds(z, scale, (level,), h)[level]
-            y = np.log1p(rows["y"].to_numpy())
-            # a zero-wide band (series at 0) cannot be widened: those rows do not measure
-            wide = np.where(y >= z, hi0 - z, z - lo0) > 0
-            if wide.sum() < MIN_CROSSING_ERRORS:
-                continue  # measured on all classes together
-            inside = np.mean(((lo - 1e-9 <= y) & (y <= hi + 1e-9))[wide])
-            assert inside >= level / 100 - 1 / wide.sum()
-            if factor > 1:
-                assert inside <= level / 100 + 1 / wide.sum()
-    assert cal.shocks.factor[80][4] > 1.1 and cal.shocks.factor[95][4] > 1.1  # 1,000 and more
-    # at 2023-04, the months from June (Title 42 ended on 11 May) are that much wider
-    now = hit & (cv["cutoff"] == origin).to_numpy()
-    assert sorted(set(cv.loc[now, "h"])) == [2, 3, 4, 5, 6]
-    k_now = size_class(cv.loc[now, "y_cutoff"].to_numpy())
-    for level in (80, 95):
-        z = np.log1p(cv.loc[now, "mean"].to_numpy())
-        up = np.log1p(widened.loc[now, f"hi-{level}"].to_numpy()) - z
-        base = np.log1p(plain.loc[now, f"hi-{level}"].to_numpy()) - z
-        factor = np.asarray(cal.shocks.factor[level])[k_now]
-        assert np.allclose(up, factor * base)
