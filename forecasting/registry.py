@@ -92,10 +92,15 @@ def write_artifact(artifact: Any, folder: Path) -> tuple[Path, str]:
 
 def load_verified(path: Path, sha256: str) -> Any:
     """Unpickle an artifact only if its bytes are the ones registered."""
+    verify(path, sha256)
+    return joblib.load(path)
+
+
+def verify(path: Path, sha256: str) -> None:
+    """Refuse a file whose bytes are not the ones registered (:class:`ArtifactTampered`)."""
     actual = file_sha256(path)
     if actual != sha256:
         raise ArtifactTampered(str(path), sha256, actual)
-    return joblib.load(path)
 
 
 def file_sha256(path: Path) -> str:

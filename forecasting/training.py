@@ -12,7 +12,9 @@ transaction, so the service switches from one complete set to the next.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -444,10 +446,10 @@ def month_plan(
     if not build and not vintages.any_kept(month, how):
         return None, "missing"
     as_of = f"{month:%Y-%m}"
-    frame = contiguous(store.series_frame(as_of=as_of))
+    frame, data_hash = month_frame(store, as_of)
     if frame.empty:
         return None, "no data"
-    found = vintages.find(month, how, frame_hash(frame))
+    found = vintages.find(month, how, data_hash)
     status = "kept"
     if found is None and not build:
         return None, "missing"
@@ -462,6 +464,39 @@ def month_plan(
         vintages.save(found, how, month)
         status = "built"
     return replace(found, frame=frame), status
+
+
+#: Months whose data each process keeps read, with their hash (see :func:`month_frame`).
+READ_MONTHS = 2
+_month_frames: OrderedDict[tuple[str, tuple[object, ...], str], tuple[pd.DataFrame, str]] = (
+    OrderedDict()
+)
+_month_frames_lock = threading.Lock()
+
+
+def month_frame(store: Store, as_of: str) -> tuple[pd.DataFrame, str]:
+    """Every series through month ``as_of`` and its hash, read once per store state.
+
+    An exact as-of answer needs the hash of the month's data to find its plan,
+    and reading every series took most of an answer (0.56 s of 0.7-0.95 s,
+    ``bench/as_of.py``). The store's generation changes with every write
+    readers see (:meth:`~forecasting.store.Store.generation`), so a new
+    release or a revision is read anew, never served from here. Callers do
+    not change the frame.
+    """
+    key = (store.url, store.generation(), as_of)
+    with _month_frames_lock:
+        hit = _month_frames.get(key)
+        if hit is not None:
+            _month_frames.move_to_end(key)
+            return hit
+    frame = contiguous(store.series_frame(as_of=as_of))
+    read = (frame, frame_hash(frame))
+    with _month_frames_lock:  # the API answers on several threads
+        _month_frames[key] = read
+        while len(_month_frames) > READ_MONTHS:
+            _month_frames.popitem(last=False)
+    return read
 
 
 def _train_chunk(plan: TrainingPlan, ids: list[str]) -> list[SeriesResult]:

@@ -8,15 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import pytest
 
+from forecasting import training
 from forecasting.errors import ArtifactTampered, ConfigError, NoModel
 from forecasting.forecasts import get_backtest, get_forecast
 from forecasting.ingest import ingest
 from forecasting.registry import Registry
 from forecasting.settings import Settings
 from forecasting.store import Store
-from forecasting.training import plan, train, train_one
+from forecasting.training import plan, plan_at, train, train_one
+from forecasting.vintages import Config, loaded_plan
 from tests.conftest import CBP_SW
 from tests.factories import SW_HEADER, sw_row, write_csv
 
@@ -99,6 +102,42 @@ def test_a_kept_plan_is_refused_when_its_file_changed(trained) -> None:  # type:
             get_forecast(store, "GT", "southwest", "all", as_of=summary["cutoff"])
     finally:
         kept[-1].write_bytes(original)
+
+
+def test_a_kept_plan_and_its_months_data_are_read_once_per_process(trained, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Many series asked as of one month load its plan and read its data once.
+
+    The answers are those of a fresh read, and a write to the store (here a
+    kept plan of another month) reads the month's data again.
+    """
+    store, summary = trained
+    cutoff = summary["cutoff"]
+    loaded_plan.cache_clear()
+    training._month_frames.clear()  # earlier tests read this month
+    real_load, loads = joblib.load, []
+    real_read, reads = store.series_frame, []
+
+    def load(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(Path(path).parent.name)
+        return real_load(path, *args, **kwargs)
+
+    def read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(kwargs.get("as_of"))
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(joblib, "load", load)
+    monkeypatch.setattr(store, "series_frame", read)
+    ask = {"horizon": 6, "level": 80, "as_of": cutoff}
+    answers = [get_forecast(store, c, "southwest", "all", **ask) for c in ("GT", "MX", "GT")]
+    assert loads == [f"{cutoff}-default"] and reads.count(cutoff) == 1
+    assert answers[0] == answers[2]
+    loaded_plan.cache_clear()  # a fresh load answers the same
+    assert get_forecast(store, "MX", "southwest", "all", **ask) == answers[1]
+    assert len(loads) == 2
+    before = reads.count(cutoff)
+    plan_at(store, "2025-06", Config(), build=True)  # a write readers see
+    assert get_forecast(store, "MX", "southwest", "all", **ask) == answers[1]
+    assert reads.count(cutoff) == before + 1
 
 
 def test_an_as_of_plan_is_built_once_and_not_used_once_its_months_are_revised(
