@@ -22,6 +22,7 @@ predicted changes when saved.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -545,6 +546,9 @@ def _irls(x: np.ndarray, y: np.ndarray, lam: float, steps: int = 6):
     return mu, sd, beta
 
 
+_BOOSTER_LOCK = threading.Lock()
+
+
 class GlobalBoosted(GlobalRidge):
     """The global model with gradient-boosted trees (LightGBM, absolute-error loss) per horizon.
 
@@ -578,7 +582,10 @@ class GlobalBoosted(GlobalRidge):
     def _predict_horizon(self, fitted: Any, x: np.ndarray) -> float:
         # One thread here as in training: an OpenMP pool started in a process
         # hangs the children it forks (training fits series in forked workers).
-        return float(fitted.predict(x[None, :], num_threads=1)[0])
+        # One prediction at a time: the API's threads share a kept plan's boosters
+        # (vintages.loaded_plan), and LightGBM #6142 reports a race in predict.
+        with _BOOSTER_LOCK:
+            return float(fitted.predict(x[None, :], num_threads=1)[0])
 
 
 class GlobalMember(LogModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -91,9 +92,16 @@ def write_artifact(artifact: Any, folder: Path) -> tuple[Path, str]:
 
 
 def load_verified(path: Path, sha256: str) -> Any:
-    """Unpickle an artifact only if its bytes are the ones registered."""
-    verify(path, sha256)
-    return joblib.load(path)
+    """Unpickle an artifact only if its bytes are the ones registered.
+
+    The bytes are read once, then hashed and unpickled, so a file replaced
+    between a check and a load cannot slip through.
+    """
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ArtifactTampered(str(path), sha256, actual)
+    return joblib.load(io.BytesIO(data))
 
 
 def verify(path: Path, sha256: str) -> None:

@@ -211,14 +211,19 @@ class Store:
         """A token that changes whenever what readers see may have changed.
 
         Every write that readers see adds a batch, a model version, a kept plan
-        or an alert transition, so the newest of each is enough, and indexed maxima
-        cost a fraction of a millisecond: the service polls this instead of
-        re-reading the store on a timer.
+        or an alert transition, so the newest of each and their counts are
+        enough: the service polls this instead of re-reading the store on a
+        timer, and as-of answers key the month's data on it. The counts matter
+        on PostgreSQL, where ids follow insertion, not commit: an ingest that
+        took id 10 and commits after the one that took id 11 leaves the
+        maximum at 11, but not the count.
         """
         query = select(
-            select(func.max(batches.c.id)).scalar_subquery(),
-            select(func.max(model_versions.c.id)).scalar_subquery(),
-            select(func.max(vintages.c.id)).scalar_subquery(),
+            *(
+                select(agg).select_from(table).scalar_subquery()
+                for table in (batches, model_versions, vintages)
+                for agg in (func.max(table.c.id), func.count())
+            ),
             select(func.max(alerts.c.updated_at)).scalar_subquery(),
             select(func.count()).select_from(alerts).scalar_subquery(),
         )

@@ -11,6 +11,7 @@ transaction, so the service switches from one complete set to the next.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -324,10 +325,11 @@ def train_one(plan: TrainingPlan, unique_id: str) -> SeriesResult:
         log.warning("%s: training failed: %s", unique_id, exc)
         return SeriesResult(unique_id, ok=False, error=f"{type(exc).__name__}: {exc}")
     kind = getattr(model, "chosen_name", plan.chosen)
+    # copies: a plan may be kept loaded and answer many requests (vintages.loaded_plan)
     metrics = {
         "chosen": plan.chosen,
-        "series": plan.metrics.get(unique_id, {}),
-        "overall": plan.summary,
+        "series": copy.deepcopy(plan.metrics.get(unique_id, {})),
+        "overall": copy.deepcopy(plan.summary),
     }
     if isinstance(model, Leading):
         metrics["indicators"] = indicator_metadata(model)

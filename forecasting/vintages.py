@@ -27,11 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import joblib
 import pandas as pd
 from sqlalchemy import insert, select
 
-from forecasting.registry import ModelVersion, library_versions, verify, write_artifact
+from forecasting.registry import (
+    ModelVersion,
+    library_versions,
+    load_verified,
+    verify,
+    write_artifact,
+)
 from forecasting.schema import model_versions, vintages
 from forecasting.store import Store
 
@@ -95,11 +100,12 @@ LOADED_PLANS = 2
 def loaded_plan(path: str, sha256: str) -> TrainingPlan:
     """The plan in ``path``, unpickled once per process for these exact bytes.
 
-    The caller has checked the file against ``sha256`` (so a file changed
-    since is refused, not served from here); a plan is never changed once
-    loaded: :func:`~forecasting.training.month_plan` returns a copy with its frame.
+    The caller checks the file against ``sha256`` at every answer, so a file
+    changed since is refused, not served from here. Loaded plans are shared:
+    :func:`~forecasting.training.month_plan` returns a copy with its frame,
+    and :func:`~forecasting.training.train_one` copies the figures it publishes.
     """
-    plan: TrainingPlan = joblib.load(path)
+    plan: TrainingPlan = load_verified(Path(path), sha256)
     return plan
 
 
@@ -145,7 +151,7 @@ class Vintages:
                 "kept plan of %s is gone (%s); it will be built again", f"{month:%Y-%m}", path
             )
             return None
-        verify(path, row.artifact_sha256)
+        verify(path, row.artifact_sha256)  # at every answer: a loaded plan's file may change
         return loaded_plan(str(path), row.artifact_sha256)
 
     def save(self, plan: TrainingPlan, config: Config, month: pd.Timestamp | None = None) -> Path:

@@ -141,6 +141,31 @@ def test_ecuador_entries_cut_is_passed_on_once(
     assert changes(answer) == [0.0] + [round(shift, 9)] * 5
 
 
+def test_a_month_published_late_moves_the_forecast_only_once_public(
+    china: pd.DataFrame, china_indicators: pd.DataFrame
+) -> None:
+    """Ecuador's entries published a month late: as of 2024-06 the newest is May's.
+
+    The cut starts in June, public in July, so it first moves August, as with
+    no lag; the relay reads from April to May, and the cut is of May's count.
+    """
+    lags = {"regular-entries": 1}
+    relay = Relay(china_indicators, lags=lags).fit(history(china, ORIGIN))
+    assert set(relay.news_) == {DARIEN, ECUADOR}
+    assert (relay.news_[ECUADOR]["from"], relay.news_[ECUADOR]["to"]) == ("2024-04", "2024-05")
+    answer = effect(
+        china, china_indicators, {"source": "entries-ECU", "change_pct": -90}, lags=lags
+    )
+    entry = answer["indicators"][0]
+    assert (entry["lag_months"], entry["last_published"], entry["from"]) == (
+        1,
+        "2024-05",
+        "2024-06",
+    )
+    shift = cut(count(china_indicators, ECUADOR, "2024-05"), 0.1)
+    assert changes(answer) == [0.0] + [round(shift, 9)] * 5
+
+
 @pytest.mark.parametrize("as_of", ["2023-06", ORIGIN, "2024-08"])
 def test_the_carried_paths_give_the_relays_own_forecast(
     china: pd.DataFrame, china_indicators: pd.DataFrame, as_of: str
