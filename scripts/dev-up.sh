@@ -18,15 +18,34 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=${PREFECT_SERVER_ANALYTICS_ENABLED:-fals
 export PREFECT_LOGGING_EXTRA_LOGGERS=${PREFECT_LOGGING_EXTRA_LOGGERS:-forecasting}
 export PREFECT_UI_API_URL="http://$HOST:$PREFECT_PORT/api"
 
+# Stop with TERM, then KILL what is still up after $1 seconds.
+stop_pids() {
+  local grace=$1
+  shift
+  kill "$@" 2>/dev/null || true
+  for _ in $(seq "$((grace * 5))"); do
+    kill -0 "$@" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -9 "$@" 2>/dev/null || true
+}
+
+# The server goes last: on TERM the runner pauses its deployments through the
+# server's API, and with the server gone it retried for over a minute, then
+# failed. For the same reason the server runs in a session of its own, out of
+# reach of the terminal's Ctrl-C.
 pids=()
 stop() {
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if ((${#pids[@]} > 1)); then stop_pids 15 "${pids[@]:1}"; fi
+  if ((${#pids[@]})); then stop_pids 15 "${pids[0]}"; fi
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
 
-"$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT" >var/log/prefect-server.log 2>&1 &
+own_session=$(command -v setsid || true)
+$own_session "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT" \
+  >var/log/prefect-server.log 2>&1 &
 pids+=($!)
 echo "starting the Prefect server (log: var/log/prefect-server.log) ..."
 for _ in $(seq 1 180); do

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -163,3 +165,40 @@ def test_the_stack_runs_the_deployment(processes: Processes, monkeypatch) -> Non
             break
         time.sleep(2)
     assert state.get("type") == "COMPLETED", (state, (processes.logs / "dev-up.log").read_text())
+
+    _ctrl_c_stops_the_server_last(up, prefect)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Direct children of ``pid`` and their command lines (Linux /proc)."""
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {
+        int(k): Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").decode() for k in kids
+    }
+
+
+def _ctrl_c_stops_the_server_last(up: subprocess.Popen, prefect: str) -> None:  # type: ignore[type-arg]
+    """Ctrl-C in the terminal (SIGINT to dev-up.sh's process group) stops all, the server last.
+
+    On SIGTERM the runner pauses its deployments through the server; with the
+    server stopped by the same Ctrl-C, it retried for a minute, then failed.
+    """
+    kids = _children(up.pid)
+    server = next(k for k, cmd in kids.items() if "server start" in cmd)
+    runner = next(k for k, cmd in kids.items() if cmd.endswith("deploy "))
+    assert os.getsid(server) != os.getsid(up.pid)  # out of the terminal's reach
+    os.killpg(up.pid, signal.SIGINT)
+    gone: dict[int, float] = {}
+    deadline = time.monotonic() + 30
+    while len(gone) < 2 and time.monotonic() < deadline:
+        for pid in (server, runner):
+            if pid not in gone and not Path(f"/proc/{pid}").exists():
+                gone[pid] = time.monotonic()
+        time.sleep(0.05)
+    assert set(gone) == {server, runner}, f"still running after 30 s: {kids}"
+    assert gone[runner] <= gone[server]
+    up.wait(timeout=30)
+    runner_log = (ROOT / "var" / "log" / "runner.log").read_text()
+    assert "All connection attempts failed" not in runner_log, runner_log[-2000:]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{prefect}/api/health", timeout=3)
