@@ -33,18 +33,24 @@ stop_pids() {
 # The server goes last: on TERM the runner pauses its deployments through the
 # server's API, and with the server gone it retried for over a minute, then
 # failed. For the same reason the server runs in a session of its own, out of
-# reach of the terminal's Ctrl-C.
+# reach of the terminal's Ctrl-C (the venv's Python calls setsid, so no
+# setsid(1) is needed). A second Ctrl-C during the stop is ignored: it would
+# end this script and leave that server running.
 pids=()
 stop() {
-  trap - INT TERM EXIT
+  trap '' INT TERM HUP
+  trap - EXIT
   if ((${#pids[@]} > 1)); then stop_pids 15 "${pids[@]:1}"; fi
   if ((${#pids[@]})); then stop_pids 15 "${pids[0]}"; fi
   wait 2>/dev/null || true
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap 'stop; exit 129' HUP
+trap stop EXIT
 
-own_session=$(command -v setsid || true)
-$own_session "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT" \
+"$BIN/python" -c 'import os, sys; os.setsid(); os.execv(sys.argv[1], sys.argv[1:])' \
+  "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT" \
   >var/log/prefect-server.log 2>&1 &
 pids+=($!)
 echo "starting the Prefect server (log: var/log/prefect-server.log) ..."

@@ -133,7 +133,7 @@ class Processes:
                 proc.terminate()
         for proc in reversed(self.procs):
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=40)  # dev-up.sh gives its children 15 s each
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

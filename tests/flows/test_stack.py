@@ -169,12 +169,10 @@ def test_the_stack_runs_the_deployment(processes: Processes, monkeypatch) -> Non
     _ctrl_c_stops_the_server_last(up, prefect)
 
 
-def _children(pid: int) -> dict[int, str]:
-    """Direct children of ``pid`` and their command lines (Linux /proc)."""
+def _children(pid: int) -> dict[int, list[str]]:
+    """Direct children of ``pid`` and their arguments (Linux /proc)."""
     kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return {
-        int(k): Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").decode() for k in kids
-    }
+    return {int(k): Path(f"/proc/{k}/cmdline").read_bytes().decode().split("\0")[:-1] for k in kids}
 
 
 def _ctrl_c_stops_the_server_last(up: subprocess.Popen, prefect: str) -> None:  # type: ignore[type-arg]
@@ -184,20 +182,26 @@ def _ctrl_c_stops_the_server_last(up: subprocess.Popen, prefect: str) -> None:  
     server stopped by the same Ctrl-C, it retried for a minute, then failed.
     """
     kids = _children(up.pid)
-    server = next(k for k, cmd in kids.items() if "server start" in cmd)
-    runner = next(k for k, cmd in kids.items() if cmd.endswith("deploy "))
-    assert os.getsid(server) != os.getsid(up.pid)  # out of the terminal's reach
-    os.killpg(up.pid, signal.SIGINT)
-    gone: dict[int, float] = {}
-    deadline = time.monotonic() + 30
-    while len(gone) < 2 and time.monotonic() < deadline:
-        for pid in (server, runner):
-            if pid not in gone and not Path(f"/proc/{pid}").exists():
-                gone[pid] = time.monotonic()
-        time.sleep(0.05)
-    assert set(gone) == {server, runner}, f"still running after 30 s: {kids}"
-    assert gone[runner] <= gone[server]
-    up.wait(timeout=30)
+    server = next((k for k, argv in kids.items() if argv[2:4] == ["server", "start"]), None)
+    runner = next((k for k, argv in kids.items() if argv[-1] == "deploy"), None)
+    assert server and runner, kids
+    try:
+        assert os.getsid(server) == server != os.getsid(up.pid)  # out of the terminal's reach
+        os.killpg(up.pid, signal.SIGINT)
+        gone: dict[int, float] = {}
+        deadline = time.monotonic() + 30
+        while len(gone) < 2 and time.monotonic() < deadline:
+            now = time.monotonic()  # one reading per poll: both gone in one poll is a tie
+            for pid in (runner, server):
+                if pid not in gone and not Path(f"/proc/{pid}").exists():
+                    gone[pid] = now
+            time.sleep(0.05)
+        assert set(gone) == {server, runner}, f"still running after 30 s: {kids}"
+        assert gone[runner] <= gone[server]
+        up.wait(timeout=30)
+    finally:  # the server is out of the teardown's reach too
+        if Path(f"/proc/{server}").exists():
+            os.killpg(server, signal.SIGKILL)
     runner_log = (ROOT / "var" / "log" / "runner.log").read_text()
     assert "All connection attempts failed" not in runner_log, runner_log[-2000:]
     with pytest.raises(httpx.HTTPError):
