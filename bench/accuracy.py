@@ -14,7 +14,8 @@ log1p counts over the last 120 months with season 12 (from 24 months), the
 global model (boosted trees, and the linear ridge it replaced) and Bordercast,
 also with the ridge global model and with its forecasts left off the
 reporting grid (the two changes of stop 14); ``--prophet`` adds the Prophet
-rows. Every row
+rows. ``by_rule`` in the JSON scores them apart on the series-origins that
+were sparse (listed in ``sparse_at``) and on the rest. Every row
 comes from the same run. The 1-minute load average at start and end goes into
 the JSON (the machine's two cores are shared).
 
@@ -130,7 +131,12 @@ def by_rule(frame: pd.DataFrame, cv: pd.DataFrame) -> dict:
     wins only on near-empty series ties the random walk where counts matter.
     """
     sparse = sparse_origins(frame, cv)
-    out = {}
+    pairs = cv.loc[sparse, ["unique_id", "cutoff"]].drop_duplicates()
+    out: dict = {
+        "sparse_at": {
+            u: sorted(f"{c:%Y-%m}" for c in g["cutoff"]) for u, g in pairs.groupby("unique_id")
+        }
+    }
     for label, rows in (("sparse rule", cv[sparse]), ("the rest", cv[~sparse])):
         table = summarize(rows)
         cols = ["rel_mae", *[f"rel_mae_h{h}" for h in range(1, HORIZON + 1)], "n_origins"]
@@ -162,6 +168,8 @@ def main() -> None:
     print(table[cols].round(3).to_string())
     rules = by_rule(frame, cv)
     for label, part in rules.items():
+        if label == "sparse_at":
+            continue
         rows = {k: v["rel_mae"] for k, v in part.items() if k in ("bordercast", "rw", "theta")}
         n = part["bordercast"]["n_origins"]
         print(f"{label} ({n} series-origins): AvgRelMAE {rows}")
