@@ -74,8 +74,8 @@ def reporting_unit(y: np.ndarray) -> int:
     OHSS rounds every count to the nearest 10, so the month being forecast
     will be a multiple of 10 too. Rounding is monotone, so the median (and
     every quantile) of the reported count is the rounded median of the true
-    count: a forecast rounded to the grid is the one MAE rewards, and
-    rounded interval bounds cover at least what the unrounded ones did.
+    count: a forecast rounded to the grid is the one MAE rewards. Interval
+    bounds go inward instead (:func:`band_on_grid`).
     Three non-zero months, all multiples of 10, are taken as the sign (exact
     counts would do that one time in a thousand).
     """
@@ -87,6 +87,23 @@ def reporting_unit(y: np.ndarray) -> int:
 def on_grid(counts: np.ndarray, unit: int) -> np.ndarray:
     """Counts rounded to the nearest multiple of ``unit``."""
     return np.round(np.asarray(counts, dtype=float) / unit) * unit
+
+
+def band_on_grid(
+    lower: np.ndarray, upper: np.ndarray, mean: np.ndarray, unit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A band's bounds on the reporting grid: the grid values inside it, never past ``mean``.
+
+    The month being forecast is itself on the grid, so the snapped band
+    covers exactly the counts the calibrated band covers. Rounding each
+    bound to the nearest multiple instead adds half a step on either side:
+    for OHSS series at 10-99 encounters (steps of 10) the served 80% band
+    covered 91.9% instead of 82.6% (the workbook's random-walk backtest,
+    2019-2023).
+    """
+    lo = np.ceil(np.round(np.asarray(lower, dtype=float) / unit, 9)) * unit
+    hi = np.floor(np.round(np.asarray(upper, dtype=float) / unit, 9)) * unit
+    return np.minimum(lo, mean), np.maximum(hi, mean)
 
 
 class LogModel:
@@ -153,11 +170,14 @@ class LogModel:
             cal = Calibration.random_walk(self.z_, levels, max(h, 12))
         bounds = cal.bounds(z_hat, series_scale(self.z_), levels)
         ds = pd.date_range(self.ds_[-1] + pd.offsets.MonthBegin(1), periods=h, freq="MS")
-        out = pd.DataFrame({"ds": ds, "mean": self._grid(z_hat)})
+        mean = self._grid(z_hat)
+        out = pd.DataFrame({"ds": ds, "mean": mean})
         for level in levels:
-            lo, hi = bounds[level]
-            out[f"lo-{level}"] = self._grid(np.minimum(lo, z_hat)).clip(min=0)
-            out[f"hi-{level}"] = self._grid(np.maximum(hi, z_hat))
+            lo, hi = (np.expm1(b) for b in bounds[level])
+            if self.snap:
+                lo, hi = band_on_grid(lo, hi, mean, self.unit_)
+            out[f"lo-{level}"] = np.minimum(lo, mean).clip(min=0)
+            out[f"hi-{level}"] = np.maximum(hi, mean)
         return out
 
     def _grid(self, z: np.ndarray) -> np.ndarray:

@@ -48,14 +48,21 @@ def largest(cv: pd.DataFrame, n: int = 20) -> list[str]:
     return sw.groupby("unique_id")["y"].sum().nlargest(n).index.tolist()
 
 
-def coverage(cv: pd.DataFrame, calibrate, ids: list[str]) -> dict[int, float]:  # type: ignore[no-untyped-def]
-    """Share of the next six months inside the bands served at each scored origin."""
+def coverage(cv: pd.DataFrame, calibrate, ids: list[str], snap=None, at=None) -> dict[int, float]:  # type: ignore[no-untyped-def]
+    """Share of the next six months inside the bands served at each scored origin.
+
+    ``snap(lower, upper, mean)`` puts the bounds on the reporting grid, as
+    served; ``at=(low, high)`` scores only series whose count at the origin
+    is within it.
+    """
     hits: dict[int, list[bool]] = {80: [], 95: []}
     for origin in SCORED:
         before = cv[(cv["cutoff"] <= origin - pd.DateOffset(months=6))]
         before = before[before["cutoff"] > origin - pd.DateOffset(months=30)]
         cal = calibrate(before)
         now = cv[(cv["cutoff"] == origin) & cv["unique_id"].isin(ids)].sort_values("h")
+        if at is not None:
+            now = now[now["y_cutoff"].between(*at)]
         for _, rows in now.groupby("unique_id"):
             assert rows["h"].tolist() == [1, 2, 3, 4, 5, 6]
             table = cal.pick(np.log1p(rows["y_cutoff"].to_numpy()))
@@ -63,7 +70,10 @@ def coverage(cv: pd.DataFrame, calibrate, ids: list[str]) -> dict[int, float]:  
             bounds = table.bounds(z_hat, float(rows["scale"].iloc[0]), (80, 95))
             for level, (lo, hi) in bounds.items():
                 y = rows["y"].to_numpy()
-                hits[level].extend((np.expm1(lo) <= y) & (y <= np.expm1(hi)))
+                lo, hi = np.expm1(lo), np.expm1(hi)
+                if snap is not None:
+                    lo, hi = snap(lo, hi, rows["mean"].to_numpy())
+                hits[level].extend((lo <= y) & (y <= hi))
     return {level: float(np.mean(h)) for level, h in hits.items()}
 
 
@@ -84,6 +94,26 @@ def test_the_largest_series_bands_cover_about_what_they_claim(workbook_cv) -> No
 
     pooled = coverage(workbook_cv, one_table, ids)
     assert pooled[80] < served[80] - 0.2, (pooled, served)
+
+
+def test_bands_on_the_grid_of_ten_cover_what_they_claim_at_10_to_99(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+    """Bounds rounded to the nearest 10 added half a step each side: 80% bands covered 92%."""
+    at_origin = workbook_cv[workbook_cv["cutoff"].isin(SCORED)]
+    ids = at_origin.loc[at_origin["y_cutoff"].between(10, 99), "unique_id"].unique().tolist()
+    assert len(ids) > 50
+    cal = lambda cv: pooled_calibration(cv, "rw")  # noqa: E731
+    served = coverage(workbook_cv, cal, ids, inward, at=(10, 99))
+    nearest = coverage(workbook_cv, cal, ids, rounded, at=(10, 99))
+    assert 0.75 <= served[80] <= 0.86 and 0.90 <= served[95] <= 0.97, served
+    assert nearest[80] > 0.88 and nearest[95] > 0.97, nearest
+
+
+def inward(lo: np.ndarray, hi: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return m.band_on_grid(lo, hi, mean, 10)
+
+
+def rounded(lo: np.ndarray, hi: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.minimum(m.on_grid(lo, 10), mean), np.maximum(m.on_grid(hi, 10), mean)
 
 
 def test_a_series_gets_the_band_of_its_size_class(workbook_cv) -> None:  # type: ignore[no-untyped-def]

@@ -215,6 +215,44 @@ def test_forecasts_of_counts_rounded_to_ten_stay_on_that_grid(workbook_frame) ->
     assert (out["lo-95"] <= out["mean"]).all() and (out["mean"] <= out["hi-95"]).all()
 
 
+def test_bands_on_the_grid_hold_exactly_the_counts_inside_the_unrounded_band(
+    workbook_frame,
+) -> None:  # type: ignore[no-untyped-def]
+    history = workbook_frame[workbook_frame["unique_id"] == "DO:southwest:usbp"]
+    history = history[history["ds"] <= "2016-06-01"]  # the Dominican Republic at 50 a month
+    snapped = m.StatsForecastModel("theta").fit(history).predict(6)
+    loose = m.StatsForecastModel("theta")
+    loose.snap = False
+    raw = loose.fit(history).predict(6)
+    grid = np.arange(0, 1000, 10.0)[:, None]
+    mean = snapped["mean"].to_numpy()
+    widened = False
+    for level in (80, 95):
+        lo, hi = raw[f"lo-{level}"].to_numpy(), raw[f"hi-{level}"].to_numpy()
+        inside = (grid >= snapped[f"lo-{level}"].to_numpy()) & (
+            grid <= snapped[f"hi-{level}"].to_numpy()
+        )
+        # the counts inside the unrounded band, plus the forecast where the band is under a step
+        assert (inside == (((grid >= lo) & (grid <= hi)) | (grid == mean))).all(), level
+        # rounding each bound to the nearest step would have taken in more counts
+        widened |= bool((m.on_grid(lo, 10) < snapped[f"lo-{level}"]).any())
+        widened |= bool((m.on_grid(hi, 10) > snapped[f"hi-{level}"]).any())
+    assert widened
+
+
+def test_band_on_grid_does_not_cross_the_forecast_or_drift_on_float_noise() -> None:
+    lo, hi = m.band_on_grid(
+        np.array([np.expm1(np.log1p(20.0)) + 1e-12, 33.0, 0.0]),
+        np.array([np.expm1(np.log1p(40.0)) - 1e-12, 34.0, 4.6]),
+        np.array([30.0, 30, 0]),
+        10,
+    )
+    assert lo.tolist() == [20.0, 30.0, 0.0]  # 33 rounds up past the forecast: held at 30
+    assert hi.tolist() == [40.0, 30.0, 0.0]
+    lo, hi = m.band_on_grid(np.array([2.4]), np.array([7.8]), np.array([5.0]), 1)
+    assert (lo.tolist(), hi.tolist()) == ([3.0], [7.0])
+
+
 def test_empirical_intervals_cover_what_they_claim_on_real_series(workbook_frame) -> None:
     ids = ["MX:southwest:usbp", "GT:southwest:usbp", "HN:southwest:usbp", "SV:southwest:usbp"]
     sub = workbook_frame[workbook_frame["unique_id"].isin(ids)]
