@@ -95,7 +95,8 @@ def band_on_grid(
     """A band's bounds on the reporting grid: the grid values inside it, never past ``mean``.
 
     The month being forecast is itself on the grid, so the snapped band
-    covers exactly the counts the calibrated band covers. Rounding each
+    covers exactly the counts the calibrated band covers (and the forecast,
+    where the band is narrower than a step). Rounding each
     bound to the nearest multiple instead adds half a step on either side:
     for OHSS series at 10-99 encounters (steps of 10) the served 80% band
     covered 91.9% instead of 82.6% (the workbook's random-walk backtest,

@@ -18,6 +18,7 @@ from forecasting.intervals import (
     Calibration,
     SizedCalibration,
     pooled_calibration,
+    series_scale,
     served_bands,
 )
 from forecasting.readers import read
@@ -33,13 +34,18 @@ SCORED = pd.date_range("2019-01-01", "2023-01-01", freq="6MS")
 
 
 @pytest.fixture(scope="module")
-def workbook_cv() -> pd.DataFrame:
-    """The random walk's backtest over every series of the workbook (261), 2016-2023."""
+def workbook() -> pd.DataFrame:
+    """Every series of the workbook (261), long."""
     counts = read(WORKBOOK.name, WORKBOOK.read_bytes()).counts
     uid = counts["citizenship"] + ":" + counts["region"] + ":" + counts["component"]
     frame = pd.DataFrame({"unique_id": uid, "ds": counts["month"], "y": counts["count"] * 1.0})
-    frame = frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
-    return cross_validate(frame, {"rw": lambda u, c: m.RandomWalk()}, ORIGINS, 6, n_jobs=2)
+    return frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def workbook_cv(workbook) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """The random walk's backtest over every series of the workbook, 2016-2023."""
+    return cross_validate(workbook, {"rw": lambda u, c: m.RandomWalk()}, ORIGINS, 6, n_jobs=2)
 
 
 def largest(cv: pd.DataFrame, n: int = 20) -> list[str]:
@@ -57,9 +63,7 @@ def coverage(cv: pd.DataFrame, calibrate, ids: list[str], snap=None, at=None) ->
     """
     hits: dict[int, list[bool]] = {80: [], 95: []}
     for origin in SCORED:
-        before = cv[(cv["cutoff"] <= origin - pd.DateOffset(months=6))]
-        before = before[before["cutoff"] > origin - pd.DateOffset(months=30)]
-        cal = calibrate(before)
+        cal = calibrate(known_before(cv, origin))
         now = cv[(cv["cutoff"] == origin) & cv["unique_id"].isin(ids)].sort_values("h")
         if at is not None:
             now = now[now["y_cutoff"].between(*at)]
@@ -75,6 +79,12 @@ def coverage(cv: pd.DataFrame, calibrate, ids: list[str], snap=None, at=None) ->
                     lo, hi = snap(lo, hi, rows["mean"].to_numpy())
                 hits[level].extend((lo <= y) & (y <= hi))
     return {level: float(np.mean(h)) for level, h in hits.items()}
+
+
+def known_before(cv: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    """The backtest rows of the two years before ``origin`` whose six months had passed."""
+    before = cv[(cv["cutoff"] <= origin - pd.DateOffset(months=6))]
+    return before[before["cutoff"] > origin - pd.DateOffset(months=30)]
 
 
 def test_the_largest_series_bands_cover_about_what_they_claim(workbook_cv) -> None:  # type: ignore[no-untyped-def]
@@ -96,7 +106,7 @@ def test_the_largest_series_bands_cover_about_what_they_claim(workbook_cv) -> No
     assert pooled[80] < served[80] - 0.2, (pooled, served)
 
 
-def test_bands_on_the_grid_of_ten_cover_what_they_claim_at_10_to_99(workbook_cv) -> None:  # type: ignore[no-untyped-def]
+def test_bands_on_the_grid_of_ten_cover_what_they_claim_at_10_to_99(workbook, workbook_cv) -> None:  # type: ignore[no-untyped-def]
     """Bounds rounded to the nearest 10 added half a step each side: 80% bands covered 92%."""
     at_origin = workbook_cv[workbook_cv["cutoff"].isin(SCORED)]
     ids = at_origin.loc[at_origin["y_cutoff"].between(10, 99), "unique_id"].unique().tolist()
@@ -106,6 +116,18 @@ def test_bands_on_the_grid_of_ten_cover_what_they_claim_at_10_to_99(workbook_cv)
     nearest = coverage(workbook_cv, cal, ids, rounded, at=(10, 99))
     assert 0.75 <= served[80] <= 0.86 and 0.90 <= served[95] <= 0.97, served
     assert nearest[80] > 0.88 and nearest[95] > 0.97, nearest
+    # and those bands are what the service draws: a calibrated random walk's, as predicted
+    origin = SCORED[-1]
+    cal_now = pooled_calibration(known_before(workbook_cv, origin), "rw")
+    at = workbook_cv[(workbook_cv["cutoff"] == origin) & workbook_cv["y_cutoff"].between(10, 99)]
+    for uid in sorted(at["unique_id"].unique())[:12]:
+        history = workbook[(workbook["unique_id"] == uid) & (workbook["ds"] <= origin)]
+        out = m.RandomWalk(calibration=cal_now).fit(history).predict(6)
+        z = np.log1p(history["y"].to_numpy())
+        table = cal_now.pick(z)
+        for level, (lo, hi) in table.bounds(np.full(6, z[-1]), series_scale(z), (80, 95)).items():
+            lo, hi = inward(np.expm1(lo), np.expm1(hi), out["mean"].to_numpy())
+            assert np.array_equal(out[f"lo-{level}"], lo) and np.array_equal(out[f"hi-{level}"], hi)
 
 
 def inward(lo: np.ndarray, hi: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -251,6 +251,10 @@ def test_band_on_grid_does_not_cross_the_forecast_or_drift_on_float_noise() -> N
     assert hi.tolist() == [40.0, 30.0, 0.0]
     lo, hi = m.band_on_grid(np.array([2.4]), np.array([7.8]), np.array([5.0]), 1)
     assert (lo.tolist(), hi.tolist()) == ([3.0], [7.0])
+    lo, hi = m.band_on_grid(
+        np.array([-0.4, np.nan]), np.array([8.0, 12.0]), np.array([0.0, 10]), 10
+    )
+    assert lo[0] == 0 and np.isnan(lo[1]) and hi.tolist() == [0.0, 10.0]
 
 
 def test_empirical_intervals_cover_what_they_claim_on_real_series(workbook_frame) -> None:
