@@ -22,7 +22,11 @@ quantile (per size class and horizon) that covers that share is ``factor_80``.
 ``past_covered_80`` is the share of the past rows such a band would have
 covered, and ``past_crossing_covered_80`` the share of the past rows that
 crossed an announced step of the policy calendar (a band widened only over
-such months, as stop 19 tried). The same is computed for 90% at 95%.
+such months, as stop 19 tried). ``covered_80_widened_over_steps`` is the
+share of the break rows a band widened as past crossings support covers:
+over months that cross an announced step, the 80% quantile of the past rows
+that crossed one (``step_quantile_ratio_80``: its median ratio to the
+quantile of all past rows). The same is computed for 90% at 95%.
 
 Run: ``.venv/bin/python bench/break_precedent.py [--db PATH]`` (seconds, once
 the store exists); writes ``bench/results/break_precedent.json``.
@@ -102,6 +106,10 @@ def measure(rows: pd.DataFrame, ids: list[str], events: list[PolicyEvent]) -> di
     brk = crossing.join(table, on=keys).assign(a=lambda d: d["err"].abs())
     old = past.join(table, on=keys)
     stepped = crossed(old, events)
+    # the band a past crossing supports: its own quantiles, over the months that cross a step
+    steps = old[stepped].groupby(keys)["a"].quantile([0.80, 0.95]).unstack().add_prefix("s")
+    brk = brk.join(steps, on=keys)
+    brk_stepped = crossed(brk, events)
     out: dict[str, object] = {
         "recent_rows": len(recent),
         "break_rows": len(brk),
@@ -111,12 +119,18 @@ def measure(rows: pd.DataFrame, ids: list[str], events: list[PolicyEvent]) -> di
         "beyond_past_q0.8": round(float((brk["a"] > brk["q0.8"]).mean()), 3),
         "beyond_past_q0.95": round(float((brk["a"] > brk["q0.95"]).mean()), 3),
         "beyond_past_max": round(float((brk["a"] > brk["max"]).mean()), 3),
+        "break_rows_crossing_a_step": int(brk_stepped.sum()),
     }
     for level, target in TARGET.items():
         q = f"q{level / 100:g}"
         others = len(recent) - len(brk)
         need = (target * len(recent) - level / 100 * others) / len(brk)
         factor = float(np.quantile(brk["a"] / brk[q], min(need, 1.0)))
+        band = np.where(brk_stepped, np.fmax(brk[f"s{level / 100:g}"], brk[q]), brk[q])
+        out[f"covered_{level}_widened_over_steps"] = round(float((brk["a"] <= band).mean()), 3)
+        out[f"step_quantile_ratio_{level}"] = round(
+            float((steps[f"s{level / 100:g}"] / table[q]).median()), 2
+        )
         out[f"need_{level}"] = round(need, 3)
         out[f"factor_{level}"] = round(factor, 2)
         covered = old["a"] <= factor * old[q]
