@@ -15,18 +15,18 @@ origin to the target month.
   months up to 2025-01. That is all any calibration could have drawn on
   before the break was seen.
 
-For the whole `--recent` protocol (origins 2024-06 to 2025-05, horizons 1-6) to
-reach 75% at 80% with the other rows covered at exactly 80%, the break rows
-would need to be covered at a share ``need_80``. The factor on the past 80%
-quantile (per size class and horizon) that covers that share is ``factor_80``.
-``past_covered_80`` is the share of the past rows such a band would have
-covered, and ``past_crossing_covered_80`` the share of the past rows that
-crossed an announced step of the policy calendar (a band widened only over
-such months, as stop 19 tried). ``covered_80_widened_over_steps`` is the
-share of the break rows a band widened as past crossings support covers:
-over months that cross an announced step, the 80% quantile of the past rows
-that crossed one (``step_quantile_ratio_80``: its median ratio to the
-quantile of all past rows). The same is computed for 90% at 95%.
+Per level, the band is a factor times the past quantile of the row's size
+class and horizon, the same factor for every row. ``factor_for_the_range``
+is the smallest that brings the whole `--recent` protocol to the range's
+lower end (75% at 80%, 90% at 95%); ``past_covered_at_factor`` is the share
+of the past targets such a band would have covered, against the range's
+upper end (85%, 97%), and ``past_crossing_covered_at_factor`` the share of
+those that crossed an announced step of the policy calendar.
+``protocol_covered_widened_over_steps`` is the protocol's coverage with a
+band drawn as past crossings support: over months that cross an announced
+step, the quantile of the past rows that crossed one
+(``step_quantile_ratio``: its median ratio to the quantile of all past
+rows), as stop 19 tried with the served bands.
 
 Run: ``.venv/bin/python bench/break_precedent.py [--db PATH]`` (seconds, once
 the store exists); writes ``bench/results/break_precedent.json``.
@@ -56,8 +56,8 @@ HORIZON = 6
 FIRST_ORIGIN = pd.Timestamp("2016-01-01")
 RECENT = pd.date_range("2024-06-01", "2025-05-01", freq="MS")
 BREAK = pd.Timestamp("2025-02-01")
-#: The lower ends of the ranges issue 9 asks for, per level.
-TARGET = {80: 0.75, 95: 0.90}
+#: The ranges issue 9 asks the bands to cover, per level.
+TARGET = {80: (0.75, 0.85), 95: (0.90, 0.97)}
 
 
 def changes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +71,7 @@ def changes(frame: pd.DataFrame) -> pd.DataFrame:
         part = pd.concat([err, at], axis=1, join="inner").reset_index()
         part["h"] = h
         parts.append(part)
-    rows = pd.concat(parts, ignore_index=True)
+    rows = pd.concat(parts, ignore_index=True).dropna(subset=["err", "y0"])
     rows["target"] = (rows["ds"].dt.to_period("M") + rows["h"]).dt.to_timestamp()
     rows["size"] = size_class(rows["y0"].to_numpy())
     return rows
@@ -92,6 +92,13 @@ def crossed(rows: pd.DataFrame, events: list[PolicyEvent]) -> np.ndarray:
         timing = (event.announced <= origin_end) & (rows["ds"] < first) & (rows["target"] >= first)
         out |= applies & timing.to_numpy(bool)
     return out
+
+
+def smallest_factor(ratios: pd.Series, share: float) -> float:
+    """The smallest factor, in steps of 0.01, at which ``share`` of the ratios are at most it."""
+    grid = np.round(np.arange(1.0, 5.0, 0.01), 2)
+    ok = [f for f in grid if (ratios <= f).mean() >= share]
+    return float(ok[0]) if ok else float("nan")
 
 
 def measure(rows: pd.DataFrame, ids: list[str], events: list[PolicyEvent]) -> dict[str, object]:
@@ -121,21 +128,27 @@ def measure(rows: pd.DataFrame, ids: list[str], events: list[PolicyEvent]) -> di
         "beyond_past_max": round(float((brk["a"] > brk["max"]).mean()), 3),
         "break_rows_crossing_a_step": int(brk_stepped.sum()),
     }
-    for level, target in TARGET.items():
-        q = f"q{level / 100:g}"
-        others = len(recent) - len(brk)
-        need = (target * len(recent) - level / 100 * others) / len(brk)
-        factor = float(np.quantile(brk["a"] / brk[q], min(need, 1.0)))
-        band = np.where(brk_stepped, np.fmax(brk[f"s{level / 100:g}"], brk[q]), brk[q])
-        out[f"covered_{level}_widened_over_steps"] = round(float((brk["a"] <= band).mean()), 3)
-        out[f"step_quantile_ratio_{level}"] = round(
-            float((steps[f"s{level / 100:g}"] / table[q]).median()), 2
+    rec = recent.join(table, on=keys).join(steps, on=keys).assign(a=lambda d: d["err"].abs())
+    if not (rec["q0.8"] > 0).all():
+        raise ValueError(
+            "a protocol row has no past quantile above 0 for its size class and horizon"
         )
-        out[f"need_{level}"] = round(need, 3)
-        out[f"factor_{level}"] = round(factor, 2)
+    rec_stepped = crossed(rec, events)
+    for level, (low, _high) in TARGET.items():
+        q, s = f"q{level / 100:g}", f"s{level / 100:g}"
+        factor = smallest_factor(rec["a"] / rec[q], low)
         covered = old["a"] <= factor * old[q]
-        out[f"past_covered_{level}"] = round(float(covered.mean()), 3)
-        out[f"past_crossing_covered_{level}"] = round(float(covered[stepped].mean()), 3)
+        band = np.where(rec_stepped, np.fmax(rec[s], rec[q]), rec[q])
+        out[f"level_{level}"] = {
+            "protocol_covered_by_past_quantile": round(float((rec["a"] <= rec[q]).mean()), 3),
+            "factor_for_the_range": factor,
+            "protocol_covered_at_factor": round(float((rec["a"] <= factor * rec[q]).mean()), 3),
+            "break_covered_at_factor": round(float((brk["a"] <= factor * brk[q]).mean()), 3),
+            "past_covered_at_factor": round(float(covered.mean()), 3),
+            "past_crossing_covered_at_factor": round(float(covered[stepped].mean()), 3),
+            "step_quantile_ratio": round(float((steps[s] / table[q]).median()), 2),
+            "protocol_covered_widened_over_steps": round(float((rec["a"] <= band).mean()), 3),
+        }
     return out
 
 
