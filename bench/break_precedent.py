@@ -49,7 +49,7 @@ from indicators import FILES
 from stores import ROOT, bundled_store
 
 from forecasting.intervals import size_class
-from forecasting.policy import PolicyEvent, load_events
+from forecasting.policy import PolicyEvent, known_as_of, load_events, regressors
 from forecasting.training import policy_path
 
 HORIZON = 6
@@ -58,67 +58,77 @@ RECENT = pd.date_range("2024-06-01", "2025-05-01", freq="MS")
 BREAK = pd.Timestamp("2025-02-01")
 #: The ranges issue 9 asks the bands to cover, per level.
 TARGET = {80: (0.75, 0.85), 95: (0.90, 0.97)}
+#: A series every event applies to (all citizenships, all regions), to read a step's regressor.
+EVERY_SERIES = "ALL:all:all"
 
 
 def changes(frame: pd.DataFrame) -> pd.DataFrame:
     """The random walk's rows: series, origin, horizon, count at the origin, log change."""
     wide = frame.pivot(index="ds", columns="unique_id", values="y").asfreq("MS")
     z = np.log1p(wide)
+    at = wide.stack().rename("y0")
     parts = []
     for h in range(1, HORIZON + 1):
         err = (z.shift(-h) - z).stack().rename("err")
-        at = wide.stack().rename("y0")
         part = pd.concat([err, at], axis=1, join="inner").reset_index()
         part["h"] = h
         parts.append(part)
     rows = pd.concat(parts, ignore_index=True).dropna(subset=["err", "y0"])
     rows["target"] = (rows["ds"].dt.to_period("M") + rows["h"]).dt.to_timestamp()
     rows["size"] = size_class(rows["y0"].to_numpy())
+    rows["a"] = rows["err"].abs()
     return rows
 
 
 def crossed(rows: pd.DataFrame, events: list[PolicyEvent]) -> np.ndarray:
-    """Rows whose months cross a step announced by the end of their origin month.
+    """Rows whose months cross a step of the calendar known at their origin.
 
-    A step crosses a row when its first full month in effect lies after the
-    origin and at or before the target month, and it applies to the series.
+    As the service reads the calendar: a step is known once announced by the
+    end of the origin month (:func:`~forecasting.policy.known_as_of`) and
+    crosses a row that it applies to when it is in full effect (its
+    :func:`~forecasting.policy.regressors` value 1) in the target month but
+    not yet in the origin month.
     """
     out = np.zeros(len(rows), bool)
-    origin_end = rows["ds"] + pd.offsets.MonthEnd(0)
+    origins = pd.DatetimeIndex(rows["ds"].unique())
+    months = pd.date_range(origins.min(), rows["target"].max(), freq="MS")
     for event in (e for e in events if e.kind == "step"):
-        month = event.date.to_period("M").to_timestamp()
-        first = month if event.date == month else month + pd.offsets.MonthBegin(1)
+        share = regressors([event], EVERY_SERIES, months)[event.id].to_numpy()
+        full = pd.Series(share == 1.0, index=months)
+        known = [o for o in origins if known_as_of([event], o)]
         applies = rows["unique_id"].map(event.applies_to).to_numpy(bool)
-        timing = (event.announced <= origin_end) & (rows["ds"] < first) & (rows["target"] >= first)
+        timing = rows["ds"].isin(known) & ~rows["ds"].map(full) & rows["target"].map(full)
         out |= applies & timing.to_numpy(bool)
     return out
 
 
 def smallest_factor(ratios: pd.Series, share: float) -> float:
-    """The smallest factor, in steps of 0.01, at which ``share`` of the ratios are at most it."""
-    grid = np.round(np.arange(1.0, 5.0, 0.01), 2)
-    ok = [f for f in grid if (ratios <= f).mean() >= share]
-    return float(ok[0]) if ok else float("nan")
+    """The smallest factor, at least 1 and in steps of 0.01, covering ``share`` of the ratios."""
+    q = float(np.quantile(ratios, share, method="inverted_cdf"))
+    return max(1.0, float(np.ceil(round(q * 100, 9)) / 100))
 
 
 def measure(rows: pd.DataFrame, ids: list[str], events: list[PolicyEvent]) -> dict[str, object]:
     """The break rows against the past quantiles of their size class and horizon."""
-    recent = rows[rows["unique_id"].isin(ids) & rows["ds"].isin(RECENT)]
-    crossing = recent[(recent["ds"] < BREAK) & (recent["target"] >= BREAK)]
     past = rows[(rows["ds"] >= FIRST_ORIGIN) & (rows["target"] < BREAK) & (rows["y0"] >= 1)]
-    past = past.assign(a=past["err"].abs())
     keys = ["size", "h"]
     table = past.groupby(keys)["a"].quantile([0.80, 0.95]).unstack().add_prefix("q")
     table["max"] = past.groupby(keys)["a"].max()
-    brk = crossing.join(table, on=keys).assign(a=lambda d: d["err"].abs())
     old = past.join(table, on=keys)
     stepped = crossed(old, events)
     # the band a past crossing supports: its own quantiles, over the months that cross a step
     steps = old[stepped].groupby(keys)["a"].quantile([0.80, 0.95]).unstack().add_prefix("s")
-    brk = brk.join(steps, on=keys)
-    brk_stepped = crossed(brk, events)
+    recent = rows[rows["unique_id"].isin(ids) & rows["ds"].isin(RECENT)]
+    rec = recent.join(table, on=keys).join(steps, on=keys)
+    if not (rec["q0.8"] > 0).all():
+        raise ValueError(
+            "a protocol row has no past quantile above 0 for its size class and horizon"
+        )
+    rec_stepped = crossed(rec, events)
+    across = ((rec["ds"] < BREAK) & (rec["target"] >= BREAK)).to_numpy()
+    brk = rec[across]
     out: dict[str, object] = {
-        "recent_rows": len(recent),
+        "recent_rows": len(rec),
         "break_rows": len(brk),
         "past_rows": len(past),
         "past_rows_crossing_a_step": int(stepped.sum()),
@@ -126,14 +136,8 @@ def measure(rows: pd.DataFrame, ids: list[str], events: list[PolicyEvent]) -> di
         "beyond_past_q0.8": round(float((brk["a"] > brk["q0.8"]).mean()), 3),
         "beyond_past_q0.95": round(float((brk["a"] > brk["q0.95"]).mean()), 3),
         "beyond_past_max": round(float((brk["a"] > brk["max"]).mean()), 3),
-        "break_rows_crossing_a_step": int(brk_stepped.sum()),
+        "break_rows_crossing_a_step": int(rec_stepped[across].sum()),
     }
-    rec = recent.join(table, on=keys).join(steps, on=keys).assign(a=lambda d: d["err"].abs())
-    if not (rec["q0.8"] > 0).all():
-        raise ValueError(
-            "a protocol row has no past quantile above 0 for its size class and horizon"
-        )
-    rec_stepped = crossed(rec, events)
     for level, (low, _high) in TARGET.items():
         q, s = f"q{level / 100:g}", f"s{level / 100:g}"
         factor = smallest_factor(rec["a"] / rec[q], low)
