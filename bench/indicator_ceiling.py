@@ -21,7 +21,7 @@ Beside the bench's forecasts, per series:
   random walk) came closest.
 
 The in-sample fits are no ceiling: a least-absolute-deviations fit passes
-through as many targets as it has coefficients, and an exact hit scores
+through (or near) about as many targets as it has coefficients, and an exact hit scores
 ``1 / |y - y0|``. What they show is where the transit counts are silent even
 with hindsight: the months at 0.
 
@@ -180,8 +180,8 @@ def best_of(fc: pd.DataFrame, cols) -> pd.Series:
 def summary(fc: pd.DataFrame, cols) -> dict:
     """Each column's score over all h1 targets, by count at the origin, and what 0.85 needs.
 
-    The rows at 0 score 1 under every candidate and the per-target hindsight
-    pick, so the target leaves the rows above 0 a geometric mean of
+    No candidate scores below 1 on the rows at 0, nor does the per-target
+    hindsight pick, so the target leaves the rows above 0 a geometric mean of
     ``0.85 ** (n / n_above)``.
     """
     zero = fc["y_cutoff"] == 0
