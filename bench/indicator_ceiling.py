@@ -45,10 +45,9 @@ from indicators import FILES, FIRST_ORIGIN, rel
 from statsmodels.regression.quantile_regression import QuantReg
 from stores import bundled_store
 
-from forecasting.indicators import PUBLICATION_LAG, indicator_frame, source_of
+from forecasting.indicators import indicator_frame, publication_lags, source_of
 from forecasting.intervals import size_class
 from forecasting.leading import SOURCES, citizenship_indicators
-from forecasting.relay import LEADS
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.85
@@ -88,11 +87,14 @@ def features(h1: pd.DataFrame, series: pd.DataFrame, ind: pd.DataFrame) -> pd.Da
 
 
 def public(column: str) -> bool:
-    """Whether a feature's month was public at the origin (the target month is origin + 1)."""
+    """Whether a feature's month was public at the origin (the target month is origin + 1).
+
+    The lags are those in force, as :func:`~forecasting.indicators.known_at` reads them.
+    """
     if column == "own":
         return True
     source, k = column.split("@")
-    return int(k) - 1 >= PUBLICATION_LAG[source_of(source)]
+    return int(k) - 1 >= publication_lags()[source_of(source)]
 
 
 def coefficients(x: pd.DataFrame, target: np.ndarray, median: bool) -> np.ndarray:
@@ -219,8 +221,7 @@ def main() -> None:
     china = out[out["unique_id"].str.startswith("CN:")]
     result = {
         "protocol": "bench/indicators.py, h1, origins from " + FIRST_ORIGIN.strftime("%Y-%m"),
-        "route_leads": LEADS,
-        "publication_lag": PUBLICATION_LAG,
+        "publication_lag": publication_lags(),
         "overall": summary(out, cols),
         "china": {c: rel(china, c) for c in cols},
         "seconds": round(time.time() - started, 1),
