@@ -17,13 +17,23 @@ Beside the bench's forecasts, per series:
 * ``lad_known``, ``lad_oracle``, ``ols_oracle``: the same fitted on the very
   targets they are scored on, ``oracle`` with the sources' months up to the
   target month itself, which no forecast could read;
+* ``ols_oracle_loo``, ``lad_oracle_loo``: the oracle fits made for each target
+  on every other target of the series, past and future;
 * ``hindsight_best``: per target, whichever of the bench's forecasts (or the
-  random walk) came closest.
+  random walk) came closest;
+* ``transit_{pooled,class}_{ols,huber,lad}_{asof,hindsight}``: the served
+  forecast corrected by the sources' changes up to the target month, fitted
+  over all series at once (or per size class), as of each origin or on the
+  scored targets themselves.
 
-The in-sample fits are no ceiling: a least-absolute-deviations fit passes
-through (or near) about as many targets as it has coefficients, and an exact hit scores
-``1 / |y - y0|``. What they show is where the transit counts are silent even
-with hindsight: the months at 0.
+Every fit's counts go on the series' reporting grid, as the served ones do.
+The per-series in-sample fits are no ceiling: a least-absolute-deviations fit
+passes through (or near) about as many targets as it has coefficients, and an
+exact hit scores ``1 / |y - y0|``; left out of the fit, the same targets score
+worse than the random walk. The pooled fits have a few dozen coefficients
+over thousands of targets, so with hindsight they bound what a linear use of
+the counts shared across nationalities could give, even read a month before
+they are published.
 
 Run: ``.venv/bin/python bench/indicators.py`` first (it leaves
 ``forecasts.pkl`` beside its store), then ``.venv/bin/python
@@ -43,30 +53,45 @@ import numpy as np
 import pandas as pd
 from indicators import FILES, FIRST_ORIGIN, rel
 from statsmodels.regression.quantile_regression import QuantReg
+from statsmodels.robust.norms import HuberT
+from statsmodels.robust.robust_linear_model import RLM
 from stores import bundled_store
 
 from forecasting.indicators import indicator_frame, publication_lags, source_of
 from forecasting.intervals import size_class
 from forecasting.leading import SOURCES, citizenship_indicators
+from forecasting.models import reporting_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.85
 CANDIDATES = ("without", "indicator", "blend", "relay", "served")
 #: The hindsight fits of :func:`ceilings`.
-FITS = ("ols_oracle", "lad_known", "lad_oracle")
+FITS = ("ols_oracle", "lad_known", "lad_oracle", "ols_oracle_loo", "lad_oracle_loo")
 #: First month of the history ``lad_asof`` learns from.
 HISTORY_FROM = pd.Timestamp("2018-01-01")
 #: Fewest passed targets before ``lad_asof`` fits (else the random walk).
 MIN_ROWS = 12
 #: Months of the target month back to the indicator change a feature reads.
 OFFSETS = (0, 1, 2)
+MONTH = pd.DateOffset(months=1)
+#: A transit count from which its changes get their own slope in the pooled fits.
+SUBSTANTIAL = 30
+#: Fewest passed rows of a size class before an as-of pooled fit (else the served forecast).
+MIN_POOLED = 50
+#: How the pooled fits of :func:`corrections` are made.
+POOLED_FITS = ("ols", "huber", "lad")
 
 
-def features(h1: pd.DataFrame, series: pd.DataFrame, ind: pd.DataFrame) -> pd.DataFrame:
+def features(
+    h1: pd.DataFrame, series: pd.DataFrame, ind: pd.DataFrame, gated: bool = False
+) -> pd.DataFrame:
     """Per h1 target: its own last log1p change and each source's at each offset.
 
     Column ``{source}@{k}`` is the source's log1p change into month
-    ``target - k``; a month the source did not report reads 0.
+    ``target - k``; a month the source did not report reads 0. With ``gated``,
+    ``{source}@{k}+`` repeats it where the source counted :data:`SUBSTANTIAL`
+    or more in one of the two months, so that a pooled fit can give the
+    changes of large counts their own slope (those of a handful are mostly noise).
     """
     level = np.log1p(series.set_index("ds")["y"])
     cutoff = pd.DatetimeIndex(h1["cutoff"])
@@ -77,12 +102,14 @@ def features(h1: pd.DataFrame, series: pd.DataFrame, ind: pd.DataFrame) -> pd.Da
     )
     for source in SOURCES:
         rows = ind[ind["unique_id"].str.startswith(f"{source}:")]
-        log = np.log1p(rows.set_index("ds")["y"])
+        count = rows.set_index("ds")["y"]
         for k in OFFSETS:
             month = cutoff + pd.DateOffset(months=1 - k)
-            before = month - pd.DateOffset(months=1)
-            change = log.reindex(month).to_numpy() - log.reindex(before).to_numpy()
-            out[f"{source}@{k}"] = change
+            now, before = count.reindex(month).to_numpy(), count.reindex(month - MONTH).to_numpy()
+            out[f"{source}@{k}"] = np.log1p(now) - np.log1p(before)
+            if gated:
+                large = np.fmax(np.nan_to_num(now), np.nan_to_num(before)) >= SUBSTANTIAL
+                out[f"{source}@{k}+"] = out[f"{source}@{k}"].where(large, 0.0)
     return out.fillna(0.0)
 
 
@@ -93,33 +120,65 @@ def public(column: str) -> bool:
     """
     if column == "own":
         return True
-    source, k = column.split("@")
+    source, k = column.rstrip("+").split("@")
     return int(k) - 1 >= publication_lags()[source_of(source)]
 
 
-def coefficients(x: pd.DataFrame, target: np.ndarray, median: bool) -> np.ndarray:
-    """Intercept and slopes of the log1p change on ``x``: least squares, or least deviations."""
-    design = np.column_stack([np.ones(len(x)), x.to_numpy()])
-    if not (median and target.any()):
+def coefficients(x: pd.DataFrame | np.ndarray, target: np.ndarray, how: str = "ols") -> np.ndarray:
+    """Intercept and slopes of the log1p change on ``x``: least squares, Huber or median."""
+    design = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float)])
+    if how == "ols" or not target.any():
         return np.linalg.lstsq(design, target, rcond=None)[0]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # QuantReg's iteration warnings on flat series
+        warnings.simplefilter("ignore")  # the iteration warnings of flat series
+        if how == "huber":
+            return RLM(target, design, M=HuberT()).fit().params
         return QuantReg(target, design).fit(q=0.5, max_iter=5000).params
 
 
 def counts(rows: pd.DataFrame, x: pd.DataFrame, beta: np.ndarray) -> np.ndarray:
-    """The forecast counts of a fit: the last value moved by the fitted log1p change."""
+    """The forecast counts of a fit: the last value moved by the fitted log1p change.
+
+    Put on the series' reporting grid, as the served forecasts are
+    (``LogModel.predict``): off it, a forecast of 23 for a month reported as
+    20 would lose 3 encounters to rounding alone.
+    """
     move = np.column_stack([np.ones(len(x)), x.to_numpy()]) @ beta
-    return np.clip(np.expm1(np.log1p(rows["y_cutoff"].to_numpy()) + move), 0.0, None)
+    level = np.clip(np.expm1(np.log1p(rows["y_cutoff"].to_numpy()) + move), 0.0, None)
+    unit = rows["unit"].to_numpy()
+    return np.round(level / unit) * unit
+
+
+def units(cutoffs: pd.Series, series: pd.DataFrame) -> np.ndarray:
+    """Per origin, the series' grid as its history up to then shows it (as a fit then reads it)."""
+    history = series.sort_values("ds")
+    return np.array(
+        [reporting_unit(history.loc[history["ds"] <= c, "y"].to_numpy()) for c in cutoffs]
+    )
 
 
 def change(rows: pd.DataFrame) -> np.ndarray:
     return np.log1p(rows["y"].to_numpy()) - np.log1p(rows["y_cutoff"].to_numpy())
 
 
-def in_sample(rows: pd.DataFrame, x: pd.DataFrame, median: bool = False) -> np.ndarray:
+def in_sample(rows: pd.DataFrame, x: pd.DataFrame, how: str = "ols") -> np.ndarray:
     """A fit's counts on the very rows it was fitted on."""
-    return counts(rows, x, coefficients(x, change(rows), median))
+    return counts(rows, x, coefficients(x, change(rows), how))
+
+
+def leave_one_out(rows: pd.DataFrame, x: pd.DataFrame, how: str) -> np.ndarray:
+    """Each row forecast by the fit on every other row of the series, past and future.
+
+    Hindsight without the interpolation of :func:`in_sample`: the fit never
+    sees the target it is scored on.
+    """
+    target = change(rows)
+    out = np.empty(len(rows))
+    for i in range(len(rows)):
+        keep = np.arange(len(rows)) != i
+        beta = coefficients(x[keep], target[keep], how)
+        out[i] = counts(rows.iloc[[i]], x.iloc[[i]], beta)[0]
+    return out
 
 
 def pairs(series: pd.DataFrame) -> pd.DataFrame:
@@ -130,7 +189,8 @@ def pairs(series: pd.DataFrame) -> pd.DataFrame:
     )
     out["y"] = s["y"].iloc[1:].to_numpy()
     following = pd.DatetimeIndex(s["ds"].iloc[1:].to_numpy())
-    return out[following == pd.DatetimeIndex(out["cutoff"]) + pd.DateOffset(months=1)]
+    out = out[following == pd.DatetimeIndex(out["cutoff"]) + pd.DateOffset(months=1)]
+    return out.assign(unit=units(out["cutoff"], series))
 
 
 def as_of(part: pd.DataFrame, series: pd.DataFrame, ind: pd.DataFrame) -> np.ndarray:
@@ -144,7 +204,7 @@ def as_of(part: pd.DataFrame, series: pd.DataFrame, ind: pd.DataFrame) -> np.nda
         now = (history["cutoff"] == origin).to_numpy()
         if passed.sum() < MIN_ROWS or not now.any():
             continue
-        beta = coefficients(x[passed], change(history[passed]), median=True)
+        beta = coefficients(x[passed], change(history[passed]), "lad")
         out[i] = counts(history[now], x[now], beta)[0]
     return out
 
@@ -161,13 +221,73 @@ def ceilings(h1: pd.DataFrame, store, ind_all: pd.DataFrame) -> pd.DataFrame:
             part.assign(
                 lad_asof=as_of(part, series, ind),
                 ols_oracle=in_sample(part, x),
-                lad_known=in_sample(part, known, median=True),
-                lad_oracle=in_sample(part, x, median=True),
+                lad_known=in_sample(part, known, "lad"),
+                lad_oracle=in_sample(part, x, "lad"),
+                ols_oracle_loo=leave_one_out(part, x, "ols"),
+                lad_oracle_loo=leave_one_out(part, x, "lad"),
             )
         )
     out = pd.concat(parts)
     out["hindsight_best"] = best_of(out, CANDIDATES)
     return out
+
+
+def with_units(rows: pd.DataFrame, store) -> pd.DataFrame:
+    """The rows with their series' grid at the origin (column ``unit``)."""
+    parts = [
+        part.assign(unit=units(part["cutoff"], store.series_frame([uid])))
+        for uid, part in rows.groupby("unique_id")
+    ]
+    return pd.concat(parts).loc[rows.index]
+
+
+def transit_design(rows: pd.DataFrame, store, ind_all: pd.DataFrame) -> pd.DataFrame:
+    """The pooled fits' inputs: the served forecast's log1p change and every transit feature.
+
+    The transit features run up to the target month itself, whatever was
+    public: these fits ask what the counts could give if known a month early.
+    """
+    parts = []
+    for uid, part in rows.groupby("unique_id"):
+        ind = citizenship_indicators(ind_all, uid.split(":")[0])
+        parts.append(features(part, store.series_frame([uid]), ind, gated=True))
+    x = pd.concat(parts).loc[rows.index].drop(columns="own")
+    x["served"] = np.log1p(rows["served"]) - np.log1p(rows["y_cutoff"])
+    return x
+
+
+def corrections(rows: pd.DataFrame, x: pd.DataFrame, scored: np.ndarray) -> pd.DataFrame:
+    """The served forecast corrected by the transit counts, fitted over all series at once.
+
+    Per fit (:data:`POOLED_FITS`), over every series or per size class of the
+    count at the origin (``pooled`` / ``class``): ``asof``, at each origin on
+    the rows whose target had passed (from the bench's warm-up origins); and
+    ``hindsight``, on the very rows it is scored on. With a few dozen
+    coefficients over thousands of targets a fit cannot pass through them, so
+    the hindsight fits bound what linear use of the counts could reach.
+    """
+    cutoff = rows["cutoff"].to_numpy()
+    classes = size_class(rows["y_cutoff"].to_numpy())
+    target = change(rows)
+    out = {}
+    for grouping, group in (("pooled", np.zeros(len(rows), int)), ("class", classes)):
+        for how in POOLED_FITS:
+            asof = rows["served"].to_numpy(dtype=float).copy()
+            hindsight = asof.copy()
+            for g in np.unique(group[scored]):
+                mine = group == g
+                fit = mine & scored
+                beta = coefficients(x[fit], target[fit], how)
+                hindsight[fit] = counts(rows[fit], x[fit], beta)
+                for origin in np.unique(cutoff[fit]):
+                    now, passed = fit & (cutoff == origin), mine & (cutoff < origin)
+                    if passed.sum() >= MIN_POOLED:
+                        beta = coefficients(x[passed], target[passed], how)
+                        asof[now] = counts(rows[now], x[now], beta)
+            out[f"transit_{grouping}_{how}_asof"] = asof[scored]
+            out[f"transit_{grouping}_{how}_hindsight"] = hindsight[scored]
+    keys = rows.loc[scored, ["unique_id", "cutoff"]].reset_index(drop=True)
+    return pd.concat([keys, pd.DataFrame(out)], axis=1)
 
 
 def best_of(fc: pd.DataFrame, cols) -> pd.Series:
@@ -214,10 +334,14 @@ def main() -> None:
     if not pickle.exists():
         raise SystemExit(f"{pickle} is missing: run bench/indicators.py --db {db} first")
     fc = pd.read_pickle(pickle)
-    h1 = fc[(fc["cutoff"] >= FIRST_ORIGIN) & (fc["h"] == 1)].copy()
     store = bundled_store(db, FILES)
-    out = ceilings(h1, store, indicator_frame(store))
-    cols = [*CANDIDATES, "lad_asof", *FITS, "hindsight_best"]
+    ind_all = indicator_frame(store)
+    rows = with_units(fc[fc["h"] == 1], store)
+    scored = (rows["cutoff"] >= FIRST_ORIGIN).to_numpy()
+    out = ceilings(rows[scored], store, ind_all)
+    pooled = corrections(rows, transit_design(rows, store, ind_all), scored)
+    out = out.merge(pooled, on=["unique_id", "cutoff"], validate="1:1")
+    cols = [*CANDIDATES, "lad_asof", *FITS, "hindsight_best", *pooled.columns[2:]]
     china = out[out["unique_id"].str.startswith("CN:")]
     result = {
         "protocol": "bench/indicators.py, h1, origins from " + FIRST_ORIGIN.strftime("%Y-%m"),
