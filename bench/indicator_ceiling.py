@@ -18,22 +18,25 @@ Beside the bench's forecasts, per series:
   targets they are scored on, ``oracle`` with the sources' months up to the
   target month itself, which no forecast could read;
 * ``ols_oracle_loo``, ``lad_oracle_loo``: the oracle fits made for each target
-  on every other target of the series, past and future;
+  on every other scored target of the series (origins from 2021-01), past and future;
 * ``hindsight_best``: per target, whichever of the bench's forecasts (or the
   random walk) came closest;
-* ``transit_{pooled,class}_{ols,huber,lad}_{asof,hindsight}``: the served
-  forecast corrected by the sources' changes up to the target month, fitted
-  over all series at once (or per size class), as of each origin or on the
-  scored targets themselves.
+* ``transit_{pooled,class}_{ols,huber,lad}_{asof,hindsight,crossfit}``: the
+  served forecast corrected by the sources' changes up to the target month,
+  fitted over all series at once (or per size class): as of each origin, on
+  the scored targets themselves, or on those of the other half of the
+  nationalities.
 
 Every fit's counts go on the series' reporting grid, as the served ones do.
 The per-series in-sample fits are no ceiling: a least-absolute-deviations fit
 passes through (or near) about as many targets as it has coefficients, and an
 exact hit scores ``1 / |y - y0|``; left out of the fit, the same targets score
-worse than the random walk. The pooled fits have a few dozen coefficients
-over thousands of targets, so with hindsight they bound what a linear use of
-the counts shared across nationalities could give, even read a month before
-they are published.
+worse than the random walk. The pooled fits have twenty coefficients (per
+size class) over hundreds to thousands of targets; least deviations still
+passes exactly through about twenty per fit, so the fit on the other half of
+the nationalities (``crossfit``) is the one that never sees its targets. All
+of them read the target month's transit counts a month or two before they
+are published: an optimistic reference for this kind of correction, not a bound.
 
 Run: ``.venv/bin/python bench/indicators.py`` first (it leaves
 ``forecasts.pkl`` beside its store), then ``.venv/bin/python
@@ -167,7 +170,7 @@ def in_sample(rows: pd.DataFrame, x: pd.DataFrame, how: str = "ols") -> np.ndarr
 
 
 def leave_one_out(rows: pd.DataFrame, x: pd.DataFrame, how: str) -> np.ndarray:
-    """Each row forecast by the fit on every other row of the series, past and future.
+    """Each row forecast by the fit on every other scored row of the series, past and future.
 
     Hindsight without the interpolation of :func:`in_sample`: the fit never
     sees the target it is scored on.
@@ -261,33 +264,54 @@ def corrections(rows: pd.DataFrame, x: pd.DataFrame, scored: np.ndarray) -> pd.D
 
     Per fit (:data:`POOLED_FITS`), over every series or per size class of the
     count at the origin (``pooled`` / ``class``): ``asof``, at each origin on
-    the rows whose target had passed (from the bench's warm-up origins); and
-    ``hindsight``, on the very rows it is scored on. With a few dozen
-    coefficients over thousands of targets a fit cannot pass through them, so
-    the hindsight fits bound what linear use of the counts could reach.
+    the rows whose target had passed (from the bench's warm-up origins);
+    ``hindsight``, on the very rows it is scored on; and ``crossfit``, on the
+    scored rows of the other half of the nationalities (:func:`halves`).
+    Least squares and Huber cannot pass through thousands of targets with
+    twenty coefficients, but least deviations passes exactly through about
+    as many as it has coefficients, so only ``crossfit`` keeps every scored
+    target out of its own fit: an optimistic reference, not a bound.
     """
     cutoff = rows["cutoff"].to_numpy()
     classes = size_class(rows["y_cutoff"].to_numpy())
+    half = halves(rows)
     target = change(rows)
     out = {}
     for grouping, group in (("pooled", np.zeros(len(rows), int)), ("class", classes)):
         for how in POOLED_FITS:
             asof = rows["served"].to_numpy(dtype=float).copy()
-            hindsight = asof.copy()
+            hindsight, crossfit = asof.copy(), asof.copy()
             for g in np.unique(group[scored]):
                 mine = group == g
                 fit = mine & scored
-                beta = coefficients(x[fit], target[fit], how)
-                hindsight[fit] = counts(rows[fit], x[fit], beta)
+                refit(rows, x, target, how, fit, fit, hindsight)
+                for h in (0, 1):
+                    refit(rows, x, target, how, fit & (half != h), fit & (half == h), crossfit)
                 for origin in np.unique(cutoff[fit]):
-                    now, passed = fit & (cutoff == origin), mine & (cutoff < origin)
+                    passed = mine & (cutoff < origin)
                     if passed.sum() >= MIN_POOLED:
-                        beta = coefficients(x[passed], target[passed], how)
-                        asof[now] = counts(rows[now], x[now], beta)
-            out[f"transit_{grouping}_{how}_asof"] = asof[scored]
-            out[f"transit_{grouping}_{how}_hindsight"] = hindsight[scored]
+                        refit(rows, x, target, how, passed, fit & (cutoff == origin), asof)
+            for name, forecast in (
+                ("asof", asof),
+                ("hindsight", hindsight),
+                ("crossfit", crossfit),
+            ):
+                out[f"transit_{grouping}_{how}_{name}"] = forecast[scored]
     keys = rows.loc[scored, ["unique_id", "cutoff"]].reset_index(drop=True)
     return pd.concat([keys, pd.DataFrame(out)], axis=1)
+
+
+def refit(rows, x, target, how: str, train, into, forecast: np.ndarray) -> None:
+    """Fill ``forecast`` at the rows ``into`` from a fit on the rows ``train``."""
+    if into.any() and train.any():
+        beta = coefficients(x[train], target[train], how)
+        forecast[into] = counts(rows[into], x[into], beta)
+
+
+def halves(rows: pd.DataFrame) -> np.ndarray:
+    """0 or 1 per row: the nationalities in alphabetical order, every other one."""
+    ids = np.sort(rows["unique_id"].unique())
+    return pd.Series(np.arange(len(ids)) % 2, ids).loc[rows["unique_id"]].to_numpy()
 
 
 def best_of(fc: pd.DataFrame, cols) -> pd.Series:
