@@ -248,7 +248,7 @@ def transit_design(rows: pd.DataFrame, store, ind_all: pd.DataFrame) -> pd.DataF
     """The pooled fits' inputs: the served forecast's log1p change and every transit feature.
 
     The transit features run up to the target month itself, whatever was
-    public: these fits ask what the counts could give if known a month early.
+    public: these fits ask what the counts could give if known a month or two early.
     """
     parts = []
     for uid, part in rows.groupby("unique_id"):
@@ -301,7 +301,15 @@ def corrections(rows: pd.DataFrame, x: pd.DataFrame, scored: np.ndarray) -> pd.D
     return pd.concat([keys, pd.DataFrame(out)], axis=1)
 
 
-def refit(rows, x, target, how: str, train, into, forecast: np.ndarray) -> None:
+def refit(
+    rows: pd.DataFrame,
+    x: pd.DataFrame,
+    target: np.ndarray,
+    how: str,
+    train: np.ndarray,
+    into: np.ndarray,
+    forecast: np.ndarray,
+) -> None:
     """Fill ``forecast`` at the rows ``into`` from a fit on the rows ``train``."""
     if into.any() and train.any():
         beta = coefficients(x[train], target[train], how)
