@@ -63,7 +63,7 @@ from stores import bundled_store
 from forecasting.indicators import indicator_frame, publication_lags, source_of
 from forecasting.intervals import size_class
 from forecasting.leading import SOURCES, citizenship_indicators
-from forecasting.models import reporting_unit
+from forecasting.models import on_grid, reporting_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.85
@@ -98,7 +98,7 @@ def features(
     """
     level = np.log1p(series.set_index("ds")["y"])
     cutoff = pd.DatetimeIndex(h1["cutoff"])
-    prev = cutoff - pd.DateOffset(months=1)
+    prev = cutoff - MONTH
     out = pd.DataFrame(index=h1.index)
     out["own"] = (np.log1p(h1["y_cutoff"]).to_numpy() - level.reindex(prev).to_numpy()).astype(
         float
@@ -123,13 +123,13 @@ def public(column: str) -> bool:
     """
     if column == "own":
         return True
-    source, k = column.rstrip("+").split("@")
+    source, k = column.split("@")
     return int(k) - 1 >= publication_lags()[source_of(source)]
 
 
-def coefficients(x: pd.DataFrame | np.ndarray, target: np.ndarray, how: str = "ols") -> np.ndarray:
+def coefficients(x: pd.DataFrame, target: np.ndarray, how: str = "ols") -> np.ndarray:
     """Intercept and slopes of the log1p change on ``x``: least squares, Huber or median."""
-    design = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float)])
+    design = np.column_stack([np.ones(len(x)), x.to_numpy(dtype=float)])
     if how == "ols" or not target.any():
         return np.linalg.lstsq(design, target, rcond=None)[0]
     with warnings.catch_warnings():
@@ -148,8 +148,7 @@ def counts(rows: pd.DataFrame, x: pd.DataFrame, beta: np.ndarray) -> np.ndarray:
     """
     move = np.column_stack([np.ones(len(x)), x.to_numpy()]) @ beta
     level = np.clip(np.expm1(np.log1p(rows["y_cutoff"].to_numpy()) + move), 0.0, None)
-    unit = rows["unit"].to_numpy()
-    return np.round(level / unit) * unit
+    return on_grid(level, rows["unit"].to_numpy())
 
 
 def units(cutoffs: pd.Series, series: pd.DataFrame) -> np.ndarray:
@@ -192,7 +191,7 @@ def pairs(series: pd.DataFrame) -> pd.DataFrame:
     )
     out["y"] = s["y"].iloc[1:].to_numpy()
     following = pd.DatetimeIndex(s["ds"].iloc[1:].to_numpy())
-    out = out[following == pd.DatetimeIndex(out["cutoff"]) + pd.DateOffset(months=1)]
+    out = out[following == pd.DatetimeIndex(out["cutoff"]) + MONTH]
     return out.assign(unit=units(out["cutoff"], series))
 
 

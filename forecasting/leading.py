@@ -74,9 +74,11 @@ def citizenship_indicators(frame: pd.DataFrame, citizenship: str) -> pd.DataFram
     """The rows of an ``indicator_frame`` for one citizenship and the sources used here."""
     if frame.empty:  # a store without transit files: nothing to split
         return frame.reset_index(drop=True)
-    parts = frame["unique_id"].str.split(":", n=1, expand=True)
-    keep = (parts[1] == citizenship) & parts[0].isin(SOURCES)
-    return frame[keep.to_numpy()].reset_index(drop=True)
+    # split the few thousand distinct ids, not every row: this runs once per series in training
+    ids = pd.Series(frame["unique_id"].unique())
+    parts = ids.str.split(":", n=1, expand=True)
+    wanted = ids[((parts[1] == citizenship) & parts[0].isin(SOURCES)).to_numpy()]
+    return frame[frame["unique_id"].isin(wanted).to_numpy()].reset_index(drop=True)
 
 
 class IndicatorModel(LogModel):

@@ -84,8 +84,8 @@ def reporting_unit(y: np.ndarray) -> int:
     return 10 if len(nonzero) >= 3 and not np.any(nonzero % 10) else 1
 
 
-def on_grid(counts: np.ndarray, unit: int) -> np.ndarray:
-    """Counts rounded to the nearest multiple of ``unit``."""
+def on_grid(counts: np.ndarray, unit: int | np.ndarray) -> np.ndarray:
+    """Counts rounded to the nearest multiple of ``unit`` (one, or one per count)."""
     return np.round(np.asarray(counts, dtype=float) / unit) * unit
 
 
